@@ -1,0 +1,29 @@
+# The two quick-start commands (`make run`, `make test`) install what they need first.
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint system-deps
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## Start the dashboard on its embedded defaults: SQLite in instance/, demo mode, port 5000.
+run: $(STAMP)
+	DASHBOARD_DEMO=1 $(BIN)/flask --app app db upgrade
+	DASHBOARD_DEMO=1 $(BIN)/flask --app app run --host 127.0.0.1 --port 5000
+
+## Debian's xmlsec1 (pysaml2, the test IdP) and chromium (browser tests).
+system-deps:
+	@scripts/install-system-deps
+
+## The whole suite: SQLite, plus PostgreSQL when a server answers (required when CI=true).
+test: $(STAMP) system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

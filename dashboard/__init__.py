@@ -1,0 +1,215 @@
+"""OneLogin to Workato provisioning dashboard: the application factory.
+
+create_app is a list of small setup_* steps, each doing one thing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import click
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from dashboard.extensions import csrf, db, login_manager, migrate
+from dashboard.settings import ConfigError, Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def create_app(settings: Settings | None = None, instance_path: str | None = None) -> Flask:
+    settings = settings if settings is not None else Settings()
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
+    settings = setup_demo(app, settings)
+    app.extensions["dashboard.settings"] = settings
+    setup_config(app, settings)
+    setup_database(app, settings)
+    setup_saml(app, settings)
+    setup_sessions(app)
+    setup_security_headers(app)
+    setup_blueprints(app, settings)
+    setup_errors(app)
+    return app
+
+
+def setup_demo(app: Flask, settings: Settings) -> Settings:
+    """In demo mode the sandbox IdP provides the SAML settings the environment leaves out."""
+    if not settings.DASHBOARD_DEMO:
+        return settings
+    from dashboard.settings import DEMO_BASE_URL
+    from dashboard.sandbox.idp import ensure_idp
+
+    base_url = settings.SAML_SP_BASE_URL or DEMO_BASE_URL
+    metadata = ensure_idp(Path(app.instance_path) / "demo-idp", base_url)
+    return settings.with_demo_defaults(metadata)
+
+
+def setup_config(app: Flask, settings: Settings) -> None:
+    secure = settings.session_cookie_secure
+    app.config.update(
+        SECRET_KEY=_secret_key(app, settings),
+        SESSION_COOKIE_NAME="dashboard_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure,
+        PREFERRED_URL_SCHEME="https" if secure else "http",
+        # CSRF tokens live as long as the signed-in session, which has its own limits.
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_HEADERS=["X-CSRFToken"],
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
+    if settings.DASHBOARD_PROXY_COUNT:
+        count = settings.DASHBOARD_PROXY_COUNT
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+
+def _secret_key(app: Flask, settings: Settings) -> str:
+    """SECRET_KEY from the environment, else a key file made once in the instance folder."""
+    if settings.SECRET_KEY is not None:
+        return settings.SECRET_KEY.get_secret_value()
+    path = Path(app.instance_path) / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def database_url(app: Flask, settings: Settings) -> str:
+    url = settings.DATABASE_URL or f"sqlite:///{Path(app.instance_path) / 'dashboard.db'}"
+    # Plain postgresql:// URLs get the psycopg 3 driver we ship, not SQLAlchemy's psycopg2.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def setup_database(app: Flask, settings: Settings) -> None:
+    from dashboard.audit import models as _audit_models  # noqa: F401  (register tables)
+    from dashboard.auth import models as _auth_models  # noqa: F401
+
+    url = database_url(app, settings)
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = (
+        {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    )
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+
+
+def setup_saml(app: Flask, settings: Settings) -> None:
+    """Load the SAML configuration; when serving pages, a broken one stops the start."""
+    from dashboard.auth.saml import load_config
+
+    try:
+        app.extensions["dashboard.saml"] = load_config(settings)
+    except ConfigError as exc:
+        if _serves_pages():
+            raise
+        # Maintenance commands (flask db upgrade, ...) work without SSO; pages would not.
+        app.extensions["dashboard.saml"] = None
+        app.extensions["dashboard.saml_error"] = exc
+
+
+def _serves_pages() -> bool:
+    """False only inside a `flask` command other than `run` (db upgrade, shell, routes...).
+
+    Under a WSGI server or `flask run` the app serves pages, and must refuse to start
+    without a usable SAML configuration.
+    """
+    ctx = click.get_current_context(silent=True)
+    return ctx is None or ctx.info_name == "run"
+
+
+def setup_sessions(app: Flask) -> None:
+    from dashboard.auth import sessions
+    from dashboard.auth.access import enforce
+
+    login_manager.init_app(app)
+
+    @login_manager.user_loader
+    def load_account(token: str):
+        account, _reason = sessions.resume(token)
+        return account
+
+    csrf.init_app(app)
+    app.before_request(enforce)
+
+
+def setup_security_headers(app: Flask) -> None:
+    saml_config = app.extensions["dashboard.saml"]
+    idp_origins = " ".join(sorted(saml_config.idp_origins)) if saml_config else ""
+    csp = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            # Sign-in and sign-out forms and redirects go to the IdP.
+            f"form-action 'self' {idp_origins}".strip(),
+        ]
+    )
+    hsts = app.config["SESSION_COOKIE_SECURE"]
+
+    @app.after_request
+    def add_headers(response):
+        response.headers["Content-Security-Policy"] = csp
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if hsts:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def setup_blueprints(app: Flask, settings: Settings) -> None:
+    from dashboard.auth.routes import bp as auth_bp
+    from dashboard.pages.routes import bp as pages_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(pages_bp)
+    if settings.DASHBOARD_DEMO:  # the sandbox never exists outside demo mode
+        from dashboard.sandbox.routes import bp as sandbox_bp
+
+        app.register_blueprint(sandbox_bp)
+
+    @app.context_processor
+    def inject_demo() -> dict:
+        return {"demo_mode": settings.DASHBOARD_DEMO}
+
+
+def setup_errors(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError):
+        message = (
+            "The form was missing its security token or it no longer matches your session. "
+            "Reload the page and try again."
+        )
+        return render_template("error.html", title="Form expired", message=message), 400
+
+    @app.errorhandler(ConfigError)
+    def not_configured(error: ConfigError):
+        return render_template("error.html", title="Sign-in is not configured",
+                               message=error.message), 503
+
+    for status, title in ((400, "Bad request"), (404, "Not found"), (405, "Not allowed")):
+
+        def handler(error, title=title, status=status):
+            return render_template("error.html", title=title, message=error.description), status
+
+        app.register_error_handler(status, handler)

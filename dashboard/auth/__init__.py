@@ -1,0 +1,1 @@
+"""SAML single sign-on, sessions, and who may do what."""

@@ -1,0 +1,72 @@
+"""The one place that decides who may do what.
+
+Every endpoint needs a signed-in admin or viewer unless marked @public. Viewers may only
+read: any request that can change state (anything but GET, HEAD, OPTIONS) needs an admin,
+except endpoints marked @viewer_may_post (signing out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from flask import Response, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def public(view: Callable) -> Callable:
+    view.is_public = True  # type: ignore[attr-defined]
+    return view
+
+
+def viewer_may_post(view: Callable) -> Callable:
+    view.viewer_may_post = True  # type: ignore[attr-defined]
+    return view
+
+
+def enforce() -> Response | None:
+    """before_request hook: the answer for a request that may not go on, else None."""
+    if request.endpoint is None or request.endpoint == "static":
+        return None  # 404s and assets
+    view = current_app.view_functions[request.endpoint]
+    if getattr(view, "is_public", False):
+        return None
+    if not current_user.is_authenticated:
+        return _to_sign_in()
+    if request.method not in SAFE_METHODS and not current_user.is_admin:
+        if not getattr(view, "viewer_may_post", False):
+            return forbidden(
+                "Read-only access",
+                "You are signed in as a viewer. Viewers can see everything but change nothing; "
+                "ask an admin to make this change.",
+            )
+    return None
+
+
+def _to_sign_in() -> Response:
+    if request.headers.get("HX-Request"):
+        # htmx cannot follow a redirect to the IdP inside a fragment: send the whole page.
+        next_path = local_path(urlsplit(request.headers.get("HX-Current-URL", "")).path) or "/"
+        response = Response(status=401)
+        response.headers["HX-Redirect"] = url_for("auth.login", next=next_path)
+        return response
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def forbidden(title: str, message: str) -> Response:
+    body = render_template("auth/forbidden.html", title=title, message=message)
+    return Response(body, status=403)
+
+
+def local_path(target: str | None) -> str | None:
+    """`target` if it is a path on this site, else None (no scheme, host or `//` tricks)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(ch in target for ch in "\\\r\n\t") or any(ord(ch) < 32 for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target

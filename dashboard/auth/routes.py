@@ -1,0 +1,82 @@
+"""SAML endpoints and sign-out. Thin: each view calls one service function."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, session
+from flask_login import current_user, login_user
+
+from dashboard.auth import service
+from dashboard.auth.access import local_path, public, viewer_may_post
+from dashboard.auth.saml import SamlRefused, request_data
+from dashboard.extensions import csrf
+
+bp = Blueprint("auth", __name__)
+
+
+def _data() -> dict:
+    return request_data(
+        service.config(),
+        request.path,
+        request.args.to_dict(),
+        request.form.to_dict(),
+        request.query_string.decode("latin-1"),
+    )
+
+
+@bp.get("/saml/metadata")
+@public
+def metadata() -> Response:
+    return Response(service.config().metadata_xml(), mimetype="application/samlmetadata+xml")
+
+
+@bp.get("/saml/login")
+@public
+def login() -> Response:
+    next_path = local_path(request.args.get("next")) or "/"
+    if current_user.is_authenticated:
+        return redirect(next_path)
+    return redirect(service.begin_sign_in(_data(), next_path))
+
+
+@bp.post("/saml/acs")
+@public
+@csrf.exempt  # the IdP's cross-site POST; its signature is the proof
+def acs() -> Response | tuple[str, int]:
+    saml_response = request.form.get("SAMLResponse")
+    if not saml_response:
+        abort(400, "This address takes a SAMLResponse posted by the identity provider.")
+    try:
+        result = service.complete_sign_in(_data(), saml_response, request.form.get("RelayState"))
+    except service.SignInRefused as exc:
+        status = 403 if exc.forbidden else 400
+        return render_template("auth/refused.html", refusal=exc), status
+    session.clear()  # a fresh session: nothing from before sign-in carries over
+    login_user(result.account)
+    return redirect(result.next_path)
+
+
+@bp.post("/logout")
+@viewer_may_post
+def logout() -> Response:
+    idp_url = service.sign_out(current_user._get_current_object(), _data())
+    session.clear()
+    return redirect(idp_url or "/signed-out")
+
+
+@bp.get("/saml/sls")
+@public
+def sls() -> Response | tuple[str, int]:
+    account = current_user._get_current_object() if current_user.is_authenticated else None
+    try:
+        url = service.handle_logout_message(_data(), account)
+    except SamlRefused as exc:
+        session.clear()
+        return render_template("auth/signed_out.html", problem=exc.message), 400
+    session.clear()
+    return redirect(url or "/signed-out")
+
+
+@bp.get("/signed-out")
+@public
+def signed_out() -> str:
+    return render_template("auth/signed_out.html", problem=None)

@@ -1,0 +1,254 @@
+"""Sign-in and sign-out: what happens once SAML has spoken.
+
+The views call these functions; every outcome, accepted or refused, is audited here, in the
+same transaction as the state it changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
+
+from dashboard import audit
+from dashboard.auth import saml, sessions
+from dashboard.auth.access import local_path
+from dashboard.auth.models import ADMIN, VIEWER, Account, LoginSession, SamlIdentity, SamlRequest
+from dashboard.auth.models import SeenAssertion
+from dashboard.extensions import db
+from dashboard.timeutil import utcnow
+
+# How long the person may take at the IdP (password, MFA) before the request goes stale.
+REQUEST_LIFETIME = timedelta(minutes=15)
+
+
+class SignInRefused(Exception):
+    def __init__(self, reason: str, message: str, *, forbidden: bool = False):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        # True when SAML was fine but the person is not allowed in (a 403, not a 400).
+        self.forbidden = forbidden
+
+
+@dataclass(frozen=True)
+class SignIn:
+    account: Account
+    login: LoginSession
+    next_path: str
+
+
+def config() -> saml.SamlConfig:
+    saml_config = current_app.extensions.get("dashboard.saml")
+    if saml_config is None:
+        raise current_app.extensions["dashboard.saml_error"]
+    return saml_config
+
+
+def begin_sign_in(data: dict, next_path: str) -> str:
+    """Record an AuthnRequest and return the IdP URL to send the browser to."""
+    url, request_id = saml.authn_request(config(), data, next_path)
+    _remember_request(request_id, "authn")
+    db.session.commit()
+    return url
+
+
+def _remember_request(request_id: str, kind: str) -> None:
+    now = utcnow()
+    db.session.add(
+        SamlRequest(id=request_id, kind=kind, created_at=now, expires_at=now + REQUEST_LIFETIME)
+    )
+
+
+def complete_sign_in(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
+    """Check a response posted to the ACS; start a session or raise SignInRefused.
+
+    Either way the outcome is audited and committed.
+    """
+    try:
+        result = _accept(data, saml_response, relay_state)
+    except (SignInRefused, saml.SamlRefused) as exc:
+        db.session.rollback()
+        audit.record(
+            "auth.refused",
+            actor=getattr(exc, "actor", None) or "anonymous",
+            outcome="refused",
+            details={"reason": exc.reason, "message": exc.message},
+        )
+        _prune()
+        db.session.commit()
+        if isinstance(exc, saml.SamlRefused):
+            raise SignInRefused(exc.reason, exc.message) from exc
+        raise
+    audit.record(
+        "auth.sign_in",
+        actor=result.account.email or result.login.name_id,
+        outcome="success",
+        details={"role": result.login.role, "name_id": result.login.name_id},
+    )
+    _prune()
+    db.session.commit()
+    return result
+
+
+def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
+    cfg = config()
+    next_path = "/"
+    if relay_state:
+        next_path = local_path(relay_state)
+        if next_path is None:
+            raise SignInRefused(
+                "relay_state_not_local",
+                "The sign-in asked to continue to another site; only pages of this dashboard "
+                "are allowed.",
+            )
+    now = utcnow()
+    request_id = saml.in_response_to(cfg, saml_response)
+    pending = None
+    if request_id is None:
+        if not cfg.allow_idp_initiated:
+            raise SignInRefused(
+                "unsolicited",
+                "The IdP sent a sign-in this dashboard did not ask for (IdP-initiated). Start "
+                "from the dashboard's own address, or set SAML_ALLOW_IDP_INITIATED=1.",
+            )
+    else:
+        pending = db.session.get(SamlRequest, request_id)
+        if pending is None or pending.kind != "authn":
+            raise SignInRefused(
+                "unknown_in_response_to",
+                "The sign-in response answers a request this dashboard never made.",
+            )
+    assertion = saml.validate_response(cfg, data, saml_response, request_id)
+    if db.session.get(SeenAssertion, assertion.assertion_id) is not None:
+        raise SignInRefused("replayed", "This sign-in response was already used once.")
+    if pending is not None:
+        if pending.consumed_at is not None:
+            raise SignInRefused("request_reused", "This sign-in request was already answered.")
+        if pending.expires_at <= now:
+            raise SignInRefused(
+                "request_expired", "The sign-in took too long at the IdP; please sign in again."
+            )
+        pending.consumed_at = now
+    db.session.add(
+        SeenAssertion(id=assertion.assertion_id, not_on_or_after=assertion.not_on_or_after)
+    )
+    role = _role_for(cfg, assertion)
+    if role is None:
+        refused = SignInRefused(
+            "not_authorised",
+            f"{assertion.name_id} signed in at the IdP but is not an admin or viewer of this "
+            f"dashboard (no allowed value in the {cfg.role_attribute!r} attribute).",
+            forbidden=True,
+        )
+        refused.actor = assertion.name_id  # type: ignore[attr-defined]
+        raise refused
+    account = _link_identity(cfg, assertion)
+    account.last_sign_in_at = now
+    login = sessions.start(account, role, assertion.name_id, assertion.session_index)
+    return SignIn(account=account, login=login, next_path=next_path)
+
+
+def _role_for(cfg: saml.SamlConfig, assertion: saml.Assertion) -> str | None:
+    # OneLogin sends multi-value parameters as several values, or one semicolon list.
+    values = {
+        part.strip()
+        for value in assertion.attributes.get(cfg.role_attribute, [])
+        for part in value.split(";")
+    }
+    if values & set(cfg.admin_values):
+        return ADMIN
+    if values & set(cfg.viewer_values):
+        return VIEWER
+    return None
+
+
+def _link_identity(cfg: saml.SamlConfig, assertion: saml.Assertion) -> Account:
+    """The one handler that ties an IdP identity to a dashboard account."""
+    identity = db.session.scalar(
+        db.select(SamlIdentity).filter_by(provider=assertion.issuer, name_id=assertion.name_id)
+    )
+    email = assertion.first("email", "Email", "User.email") or (
+        assertion.name_id if "@" in assertion.name_id else None
+    )
+    names = [assertion.first("firstname", "FirstName", "User.FirstName") or ""]
+    names.append(assertion.first("lastname", "LastName", "User.LastName") or "")
+    display_name = " ".join(n for n in names if n) or email or assertion.name_id
+    if identity is None:
+        account = Account(display_name=display_name, email=email)
+        identity = SamlIdentity(provider=assertion.issuer, name_id=assertion.name_id, account=account)
+        db.session.add(identity)
+    else:
+        identity.account.display_name = display_name
+        identity.account.email = email
+    return identity.account
+
+
+def _prune() -> None:
+    """Drop SAML state nobody can use any more (expired requests and assertions)."""
+    now = utcnow()
+    db.session.execute(db.delete(SamlRequest).where(SamlRequest.expires_at < now))
+    db.session.execute(db.delete(SeenAssertion).where(SeenAssertion.not_on_or_after < now))
+
+
+def sign_out(account: Account, data: dict, reason: str = "sign_out") -> str | None:
+    """End the session; the IdP single-logout URL to visit next, when the IdP has one."""
+    login = account.login
+    assert login is not None
+    sessions.end(login, reason)
+    audit.record(
+        "auth.sign_out", actor=account.email or login.name_id, outcome="success",
+        details={"single_logout": config().has_single_logout},
+    )
+    url = None
+    if config().has_single_logout:
+        url, request_id = saml.logout_request(
+            config(), data, login.name_id, login.session_index, relay_state="/signed-out"
+        )
+        _remember_request(request_id, "logout")
+    db.session.commit()
+    return url
+
+
+def handle_logout_message(data: dict, account: Account | None) -> str | None:
+    """A message from the IdP at our SLS. Returns where to send the browser next."""
+    cfg = config()
+    request_id = None
+    if "SAMLResponse" in data["get_data"]:
+        # Our own LogoutRequest being answered: find which one.
+        try:
+            answered = OneLogin_Saml2_Logout_Response(
+                cfg.toolkit_settings, data["get_data"]["SAMLResponse"]
+            ).get_in_response_to()
+        except Exception:
+            answered = None
+        pending = db.session.get(SamlRequest, answered) if answered else None
+        if pending is None or pending.kind != "logout" or pending.consumed_at is not None:
+            raise saml.SamlRefused(
+                "unknown_in_response_to", "The logout answer matches no logout we started."
+            )
+        pending.consumed_at = utcnow()
+        request_id = pending.id
+
+    def end_local_session() -> None:
+        if account is not None and account.login is not None:
+            sessions.end(account.login, "idp_logout")
+            audit.record(
+                "auth.sign_out", actor=account.email or account.login.name_id,
+                outcome="success", details={"initiated_by": "idp"},
+            )
+
+    try:
+        url = saml.process_logout(cfg, data, request_id, end_local_session)
+    except saml.SamlRefused as exc:
+        db.session.rollback()
+        audit.record(
+            "auth.logout_refused", actor="anonymous", outcome="refused",
+            details={"reason": exc.reason, "message": exc.message},
+        )
+        db.session.commit()
+        raise
+    db.session.commit()
+    return url

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from flask import Blueprint, request
+from sqlalchemy import text
+
+from dashboard.audit.service import recent
+from dashboard.auth.access import public
+from dashboard.extensions import db
+from dashboard.htmx import render
+
+bp = Blueprint("pages", __name__)
+
+AUDIT_PAGE_SIZE = 50
+
+
+@bp.get("/")
+def overview() -> str:
+    return render("pages/overview.html")
+
+
+@bp.get("/setup")
+def setup() -> str:
+    return render("pages/setup.html")
+
+
+@bp.get("/connections")
+def connections() -> str:
+    return render("pages/connections.html")
+
+
+@bp.get("/users")
+def users() -> str:
+    return render("pages/users.html")
+
+
+@bp.get("/sync")
+def sync() -> str:
+    return render("pages/sync.html")
+
+
+@bp.get("/audit")
+def audit() -> str:
+    before = request.args.get("before", type=int)
+    entries = recent(AUDIT_PAGE_SIZE + 1, before_id=before)
+    more = len(entries) > AUDIT_PAGE_SIZE
+    return render(
+        "audit/audit.html", partial="audit/_entries.html",
+        entries=entries[:AUDIT_PAGE_SIZE], more=more,
+    )
+
+
+@bp.get("/healthz")
+@public
+def healthz() -> tuple[dict, int]:
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means the same: not healthy
+        return {"status": "unavailable", "database": type(exc).__name__}, 503
+    return {"status": "ok", "database": "ok"}, 200

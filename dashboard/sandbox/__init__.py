@@ -1,0 +1,1 @@
+"""The demo sandbox. Registered only when DASHBOARD_DEMO=1."""

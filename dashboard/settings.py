@@ -1,0 +1,79 @@
+"""Typed settings, read from the environment once at start.
+
+Every variable here is documented in the README's Configuration section. Values that a
+deployment must get right (the IdP metadata, the public base URL) are checked when the
+app starts serving pages, so a broken setup fails at start, not at the first sign-in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import click
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+# What the demo sandbox's identity provider grants; see dashboard/sandbox/people.py.
+DEMO_ADMIN_VALUE = "Workato Dashboard Admins"
+DEMO_VIEWER_VALUE = "Workato Dashboard Viewers"
+DEMO_BASE_URL = "http://127.0.0.1:5000"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+    SECRET_KEY: SecretStr | None = None
+    DATABASE_URL: str | None = None
+
+    DASHBOARD_DEMO: bool = False
+    DASHBOARD_SESSION_IDLE_MINUTES: int = Field(default=30, ge=1)
+    DASHBOARD_SESSION_MAX_HOURS: int = Field(default=12, ge=1)
+    DASHBOARD_PROXY_COUNT: int = Field(default=0, ge=0)
+
+    SAML_IDP_METADATA_FILE: Path | None = None
+    SAML_SP_BASE_URL: str | None = None
+    SAML_SP_CERT_FILE: Path | None = None
+    SAML_SP_KEY_FILE: Path | None = None
+    SAML_ROLE_ATTRIBUTE: str = "roles"
+    SAML_ADMIN_VALUES: CommaList = []
+    SAML_VIEWER_VALUES: CommaList = []
+    SAML_ALLOW_IDP_INITIATED: bool = False
+
+    @field_validator("SAML_ADMIN_VALUES", "SAML_VIEWER_VALUES", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("SAML_SP_BASE_URL")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    def with_demo_defaults(self, demo_metadata: Path) -> Settings:
+        """Fill what the demo sandbox provides; anything set in the environment still wins."""
+        return self.model_copy(
+            update={
+                "SAML_IDP_METADATA_FILE": self.SAML_IDP_METADATA_FILE or demo_metadata,
+                "SAML_SP_BASE_URL": self.SAML_SP_BASE_URL or DEMO_BASE_URL,
+                "SAML_ADMIN_VALUES": self.SAML_ADMIN_VALUES or [DEMO_ADMIN_VALUE],
+                "SAML_VIEWER_VALUES": self.SAML_VIEWER_VALUES or [DEMO_VIEWER_VALUE],
+            }
+        )
+
+    @property
+    def session_cookie_secure(self) -> bool:
+        return bool(self.SAML_SP_BASE_URL and self.SAML_SP_BASE_URL.startswith("https://"))
+
+
+class ConfigError(click.ClickException):
+    """A setting is missing or wrong; the message tells the operator what to do.
+
+    A ClickException so that `flask run` prints the message alone and exits 1, instead of
+    a traceback that buries it.
+    """
