@@ -266,10 +266,14 @@ def in_response_to(config: SamlConfig, saml_response: str) -> str | None:
 
 
 def _parse_response(config: SamlConfig, saml_response: str) -> OneLogin_Saml2_Response:
+    unreadable = SamlRefused("malformed", "The sign-in response is not a readable SAML response.")
     try:
-        return OneLogin_Saml2_Response(config.toolkit_settings, saml_response)
+        response = OneLogin_Saml2_Response(config.toolkit_settings, saml_response)
     except Exception as exc:  # base64, XML or DTD errors all mean the same to the admin
-        raise SamlRefused("malformed", "The sign-in response is not a readable SAML response.") from exc
+        raise unreadable from exc
+    if response.document.tag != f"{{{OneLogin_Saml2_Constants.NS_SAMLP}}}Response":
+        raise unreadable
+    return response
 
 
 def validate_response(
@@ -319,6 +323,8 @@ _REASONS = {
     OneLogin_Saml2_ValidationError.WRONG_SIGNED_ELEMENT: "wrong_signed_element",
     OneLogin_Saml2_ValidationError.INVALID_XML_FORMAT: "malformed",
     OneLogin_Saml2_ValidationError.STATUS_CODE_IS_NOT_SUCCESS: "idp_status_not_success",
+    OneLogin_Saml2_ValidationError.DEPRECATED_SIGNATURE_METHOD: "deprecated_algorithm",
+    OneLogin_Saml2_ValidationError.DEPRECATED_DIGEST_METHOD: "deprecated_algorithm",
 }
 
 

@@ -1,0 +1,250 @@
+"""Fixtures: a fresh app per test, on SQLite and on PostgreSQL, and a pysaml2 IdP.
+
+Who is signed in is said by the fixture a test asks for: `admin_client`, `viewer_client`,
+or `client` (nobody).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from dashboard import create_app
+from dashboard.extensions import db
+from dashboard.settings import Settings
+from dashboard.audit.models import AuditEntry
+from tests.support.pysaml_idp import SSO_URL, PysamlIdp, post_binding
+
+BASE_URL = "http://localhost"
+ADMINS = "Dashboard Admins"
+VIEWERS = "Dashboard Viewers"
+ADMIN_EMAIL = "ada.admin@example.com"
+VIEWER_EMAIL = "victor.viewer@example.com"
+OUTSIDER_EMAIL = "nora.outsider@example.com"
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from each test, never from the machine running the suite."""
+    for name in list(os.environ):
+        if name.startswith(("SAML_", "DASHBOARD_")) or name in ("DATABASE_URL", "SECRET_KEY"):
+            monkeypatch.delenv(name)
+
+
+# --- the identity provider -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def idp_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("idp")
+
+
+@pytest.fixture(scope="session")
+def idp_metadata_file(idp_folder: Path) -> Path:
+    path = idp_folder / "idp-metadata.xml"
+    path.write_text(PysamlIdp(idp_folder).metadata_xml())
+    return path
+
+
+@pytest.fixture
+def idp(idp_folder: Path, idp_metadata_file: Path) -> PysamlIdp:
+    """The trusted IdP, which trusts every app the test makes."""
+    return PysamlIdp(idp_folder)
+
+
+# --- the database ------------------------------------------------------------------------
+
+
+@dataclass
+class Database:
+    kind: str
+    url: str  # for PostgreSQL the test database; for SQLite a migrated template file
+
+
+def _migrate(url: str, idp_metadata_file: Path, instance: Path) -> None:
+    app = create_app(_settings(url, idp_metadata_file), instance_path=str(instance))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, idp_metadata_file
+) -> Iterator[Database]:
+    instance = tmp_path_factory.mktemp("migrate")
+    if request.param == "sqlite":
+        template = instance / "template.db"
+        _migrate(f"sqlite:///{template}", idp_metadata_file, instance)
+        yield Database("sqlite", str(template))
+        return
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}".strip()
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI=true: the PostgreSQL pass is required)")
+        pytest.skip(message)
+    name = f"dashboard_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        try:
+            _migrate(url, idp_metadata_file, instance)
+            yield Database("postgresql", url)
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(database: Database, tmp_path: Path) -> Iterator[str]:
+    if database.kind == "sqlite":
+        copy = tmp_path / "dashboard.db"
+        shutil.copy(database.url, copy)
+        yield f"sqlite:///{copy}"
+        return
+    yield database.url
+    tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+# --- apps and clients ----------------------------------------------------------------
+
+
+def _settings(database_url: str, idp_metadata_file: Path, **overrides) -> Settings:
+    values = {
+        "SECRET_KEY": "test-secret-key",
+        "DATABASE_URL": database_url,
+        "SAML_IDP_METADATA_FILE": idp_metadata_file,
+        "SAML_SP_BASE_URL": BASE_URL,
+        "SAML_ROLE_ATTRIBUTE": "roles",
+        "SAML_ADMIN_VALUES": ADMINS,
+        "SAML_VIEWER_VALUES": VIEWERS,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def make_app(
+    database_url: str, idp_metadata_file: Path, idp: PysamlIdp, tmp_path: Path
+) -> Iterator[Callable[..., Flask]]:
+    """Build an app with settings overridden, its SP trusted by the test IdP."""
+    apps: list[Flask] = []
+
+    def make(**overrides) -> Flask:
+        instance = tmp_path / f"instance{len(apps)}"
+        app = create_app(
+            _settings(database_url, idp_metadata_file, **overrides), instance_path=str(instance)
+        )
+        app.config["TESTING"] = True
+        if app.extensions["dashboard.saml"] is not None:
+            idp.trust_sp(app.extensions["dashboard.saml"].metadata_xml().decode())
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class SignIn:
+    """Drives one SP-initiated sign-in through the real redirect and POST."""
+
+    def __init__(self, client: FlaskClient, idp: PysamlIdp, app: Flask):
+        self.client, self.idp, self.app = client, idp, app
+
+    def in_new_browser(self) -> SignIn:
+        return SignIn(self.app.test_client(), self.idp, self.app)
+
+    def start(self, next_path: str = "/") -> tuple[str, str | None]:
+        """Follow the protected page's redirect to the IdP; the AuthnRequest id and RelayState."""
+        response = self.client.get(next_path)
+        assert response.status_code == 302, response.status_code
+        response = self.client.get(response.location)
+        assert response.status_code == 302
+        location = urlsplit(response.location)
+        assert f"{location.scheme}://{location.netloc}{location.path}" == SSO_URL
+        query = parse_qs(location.query)
+        request = self.idp.read_authn_request(query["SAMLRequest"][0])
+        return request.id, query.get("RelayState", [None])[0]
+
+    def response(self, request_id: str | None, email: str, roles: list[str], **kw) -> str:
+        saml = self.app.extensions["dashboard.saml"]
+        values = {"destination": saml.acs_url, "sp_entity_id": saml.entity_id}
+        values.update(kw)
+        return self.idp.response_xml(
+            in_response_to=request_id, email=email, roles=roles, **values
+        )
+
+    def post(self, xml: str, relay_state: str | None):
+        # The IdP's POST is cross-site: a SameSite=Lax cookie is not sent with it.
+        self.client._cookies.clear()
+        data = {"SAMLResponse": post_binding(xml)}
+        if relay_state is not None:
+            data["RelayState"] = relay_state
+        return self.client.post("/saml/acs", data=data)
+
+    def as_(self, email: str, roles: list[str], next_path: str = "/"):
+        request_id, relay_state = self.start(next_path)
+        return self.post(self.response(request_id, email, roles), relay_state)
+
+
+@pytest.fixture
+def sign_in(client: FlaskClient, idp: PysamlIdp, app: Flask) -> SignIn:
+    return SignIn(client, idp, app)
+
+
+@pytest.fixture
+def admin_client(sign_in: SignIn) -> FlaskClient:
+    response = sign_in.as_(ADMIN_EMAIL, [ADMINS])
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return sign_in.client
+
+
+@pytest.fixture
+def viewer_client(sign_in: SignIn) -> FlaskClient:
+    response = sign_in.as_(VIEWER_EMAIL, [VIEWERS])
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return sign_in.client
+
+
+def audit_rows(app: Flask) -> list[dict]:
+    with app.app_context():
+        entries = db.session.scalars(db.select(AuditEntry).order_by(AuditEntry.id))
+        return [
+            {"actor": e.actor, "action": e.action, "outcome": e.outcome, "details": e.details,
+             "source_ip": e.source_ip}
+            for e in entries
+        ]
+
+
+def count_rows(app: Flask, table: str) -> int:
+    with app.app_context():
+        return db.session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
