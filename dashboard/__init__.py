@@ -23,6 +23,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def create_app(settings: Settings | None = None, instance_path: str | None = None) -> Flask:
     settings = settings if settings is not None else Settings()
+    if instance_path is None and settings.DASHBOARD_INSTANCE_PATH is not None:
+        instance_path = str(settings.DASHBOARD_INSTANCE_PATH.resolve())
     app = Flask(
         __name__,
         instance_path=instance_path,
@@ -142,8 +144,9 @@ def setup_sessions(app: Flask) -> None:
         account, _reason = sessions.resume(token)
         return account
 
-    csrf.init_app(app)
+    # Who may do what is decided first; CSRF is checked next, for those let through.
     app.before_request(enforce)
+    csrf.init_app(app)
 
 
 def setup_security_headers(app: Flask) -> None:

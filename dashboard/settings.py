@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     DATABASE_URL: str | None = None
 
     DASHBOARD_DEMO: bool = False
+    DASHBOARD_INSTANCE_PATH: Path | None = None
     DASHBOARD_SESSION_IDLE_MINUTES: int = Field(default=30, ge=1)
     DASHBOARD_SESSION_MAX_HOURS: int = Field(default=12, ge=1)
     DASHBOARD_PROXY_COUNT: int = Field(default=0, ge=0)

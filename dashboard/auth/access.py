@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 from flask import Response, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from dashboard import audit
+from dashboard.extensions import db
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -37,6 +40,11 @@ def enforce() -> Response | None:
         return _to_sign_in()
     if request.method not in SAFE_METHODS and not current_user.is_admin:
         if not getattr(view, "viewer_may_post", False):
+            audit.record(
+                "auth.forbidden", actor=current_user.email or current_user.login.name_id,
+                outcome="refused", details={"method": request.method, "path": request.path},
+            )
+            db.session.commit()
             return forbidden(
                 "Read-only access",
                 "You are signed in as a viewer. Viewers can see everything but change nothing; "

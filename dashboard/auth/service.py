@@ -214,15 +214,30 @@ def sign_out(account: Account, data: dict, reason: str = "sign_out") -> str | No
 
 def handle_logout_message(data: dict, account: Account | None) -> str | None:
     """A message from the IdP at our SLS. Returns where to send the browser next."""
+    try:
+        url = _process_logout_message(data, account)
+    except saml.SamlRefused as exc:
+        db.session.rollback()
+        audit.record(
+            "auth.logout_refused", actor="anonymous", outcome="refused",
+            details={"reason": exc.reason, "message": exc.message},
+        )
+        db.session.commit()
+        raise
+    db.session.commit()
+    return url
+
+
+def _process_logout_message(data: dict, account: Account | None) -> str | None:
     cfg = config()
     request_id = None
     if "SAMLResponse" in data["get_data"]:
-        # Our own LogoutRequest being answered: find which one.
+        # The answer to a LogoutRequest of ours: find which one, and use it once.
         try:
             answered = OneLogin_Saml2_Logout_Response(
                 cfg.toolkit_settings, data["get_data"]["SAMLResponse"]
             ).get_in_response_to()
-        except Exception:
+        except Exception:  # unreadable: treated like an answer to nothing
             answered = None
         pending = db.session.get(SamlRequest, answered) if answered else None
         if pending is None or pending.kind != "logout" or pending.consumed_at is not None:
@@ -240,15 +255,4 @@ def handle_logout_message(data: dict, account: Account | None) -> str | None:
                 outcome="success", details={"initiated_by": "idp"},
             )
 
-    try:
-        url = saml.process_logout(cfg, data, request_id, end_local_session)
-    except saml.SamlRefused as exc:
-        db.session.rollback()
-        audit.record(
-            "auth.logout_refused", actor="anonymous", outcome="refused",
-            details={"reason": exc.reason, "message": exc.message},
-        )
-        db.session.commit()
-        raise
-    db.session.commit()
-    return url
+    return saml.process_logout(cfg, data, request_id, end_local_session)

@@ -144,10 +144,12 @@ class PysamlIdp:
         )
         return str(response)
 
-    def logout_request_url(self, sp_entity_id: str, name_id: str, session_index: str | None):
+    def logout_request_url(
+        self, sp_entity_id: str, sls_url: str, name_id: str, session_index: str | None
+    ):
         """An IdP-initiated LogoutRequest to the SP, signed for HTTP-Redirect."""
         req_id, request = self.server.create_logout_request(
-            destination=None,
+            destination=sls_url,
             issuer_entity_id=sp_entity_id,
             name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=name_id),
             session_indexes=[session_index] if session_index else None,
