@@ -48,8 +48,8 @@ def setup_demo(app: Flask, settings: Settings) -> Settings:
     """In demo mode the sandbox IdP provides the SAML settings the environment leaves out."""
     if not settings.DASHBOARD_DEMO:
         return settings
-    from dashboard.settings import DEMO_BASE_URL
     from dashboard.sandbox.idp import ensure_idp
+    from dashboard.settings import DEMO_BASE_URL
 
     base_url = settings.SAML_SP_BASE_URL or DEMO_BASE_URL
     metadata = ensure_idp(Path(app.instance_path) / "demo-idp", base_url)
@@ -207,8 +207,9 @@ def setup_errors(app: Flask) -> None:
 
     @app.errorhandler(ConfigError)
     def not_configured(error: ConfigError):
-        return render_template("error.html", title="Sign-in is not configured",
-                               message=error.message), 503
+        return render_template(
+            "error.html", title="Sign-in is not configured", message=error.message
+        ), 503
 
     for status, title in ((400, "Bad request"), (404, "Not found"), (405, "Not allowed")):
 

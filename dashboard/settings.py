@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import click
-
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 

@@ -20,11 +20,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def flask_cli(*args: str, env: dict[str, str], timeout: int = 120) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("SAML_", "DASHBOARD_")) and k not in ("DATABASE_URL", "SECRET_KEY")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SAML_", "DASHBOARD_")) and k not in ("DATABASE_URL", "SECRET_KEY")
+    }
     return subprocess.run(
         [sys.executable, "-m", "flask", "--app", "app", *args],
-        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -54,16 +61,24 @@ def test_flask_run_refuses_to_start_without_saml_configuration(bare_env):
 def test_flask_run_names_the_broken_metadata_file(bare_env, tmp_path):
     broken = tmp_path / "idp.xml"
     broken.write_text("<html>this is the login page, not metadata</html>")
-    env = {**bare_env, "SAML_SP_BASE_URL": "https://dash.example.com",
-           "SAML_IDP_METADATA_FILE": str(broken), "SAML_ADMIN_VALUES": "Admins"}
+    env = {
+        **bare_env,
+        "SAML_SP_BASE_URL": "https://dash.example.com",
+        "SAML_IDP_METADATA_FILE": str(broken),
+        "SAML_ADMIN_VALUES": "Admins",
+    }
     result = flask_cli("run", "--port", "0", env=env)
     assert result.returncode == 1
     assert f"SAML_IDP_METADATA_FILE='{broken}' lacks the IdP entity id" in result.stderr
 
 
 def settings(**values) -> Settings:
-    base = {"SECRET_KEY": "k", "DATABASE_URL": "sqlite://", "SAML_SP_BASE_URL": "https://d.example",
-            "SAML_ADMIN_VALUES": "Admins"}
+    base = {
+        "SECRET_KEY": "k",
+        "DATABASE_URL": "sqlite://",
+        "SAML_SP_BASE_URL": "https://d.example",
+        "SAML_ADMIN_VALUES": "Admins",
+    }
     return Settings(**{**base, **values})
 
 
@@ -74,8 +89,9 @@ def test_missing_metadata_file_setting_is_explained(tmp_path):
 
 def test_unreadable_metadata_file_is_explained(tmp_path):
     with pytest.raises(ConfigError, match="cannot be read"):
-        create_app(settings(SAML_IDP_METADATA_FILE=tmp_path / "nope.xml"),
-                   instance_path=str(tmp_path))
+        create_app(
+            settings(SAML_IDP_METADATA_FILE=tmp_path / "nope.xml"), instance_path=str(tmp_path)
+        )
 
 
 def test_metadata_that_is_not_xml_is_explained(tmp_path):
@@ -89,27 +105,33 @@ def test_metadata_without_a_signing_certificate_is_explained(tmp_path, idp_metad
     text = idp_metadata_file.read_text()
     start, end = text.index("<ns0:KeyDescriptor"), text.index("</ns0:KeyDescriptor>")
     path = tmp_path / "idp.xml"
-    path.write_text(text[:start] + text[end + len("</ns0:KeyDescriptor>"):])
+    path.write_text(text[:start] + text[end + len("</ns0:KeyDescriptor>") :])
     with pytest.raises(ConfigError, match="lacks a signing certificate"):
         create_app(settings(SAML_IDP_METADATA_FILE=path), instance_path=str(tmp_path))
 
 
 def test_no_admin_values_is_explained(tmp_path, idp_metadata_file):
     with pytest.raises(ConfigError, match="SAML_ADMIN_VALUES is empty"):
-        create_app(settings(SAML_IDP_METADATA_FILE=idp_metadata_file, SAML_ADMIN_VALUES=""),
-                   instance_path=str(tmp_path))
+        create_app(
+            settings(SAML_IDP_METADATA_FILE=idp_metadata_file, SAML_ADMIN_VALUES=""),
+            instance_path=str(tmp_path),
+        )
 
 
 def test_base_url_must_be_a_url(tmp_path, idp_metadata_file):
     with pytest.raises(ConfigError, match="is not a base URL"):
-        create_app(settings(SAML_IDP_METADATA_FILE=idp_metadata_file, SAML_SP_BASE_URL="dash"),
-                   instance_path=str(tmp_path))
+        create_app(
+            settings(SAML_IDP_METADATA_FILE=idp_metadata_file, SAML_SP_BASE_URL="dash"),
+            instance_path=str(tmp_path),
+        )
 
 
 def test_sp_cert_without_key_is_explained(tmp_path, idp_metadata_file):
     with pytest.raises(ConfigError, match="both SAML_SP_CERT_FILE and SAML_SP_KEY_FILE"):
-        create_app(settings(SAML_IDP_METADATA_FILE=idp_metadata_file,
-                            SAML_SP_CERT_FILE=idp_metadata_file), instance_path=str(tmp_path))
+        create_app(
+            settings(SAML_IDP_METADATA_FILE=idp_metadata_file, SAML_SP_CERT_FILE=idp_metadata_file),
+            instance_path=str(tmp_path),
+        )
 
 
 def test_comma_separated_values_are_split():
@@ -150,8 +172,10 @@ class TestSignedRequests:
 
         query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
         request = idp.server.parse_authn_request(
-            query["SAMLRequest"], "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
-            relay_state=query.get("RelayState"), sigalg=query["SigAlg"],
+            query["SAMLRequest"],
+            "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+            relay_state=query.get("RelayState"),
+            sigalg=query["SigAlg"],
             signature=query["Signature"],
         )
         assert request.message.id

@@ -72,8 +72,11 @@ def test_response_signed_by_another_key_is_refused(sign_in, app, client, idp_fol
     request_id, relay = sign_in.start()
     saml = app.extensions["dashboard.saml"]
     xml = impostor.response_xml(
-        in_response_to=request_id, destination=saml.acs_url, sp_entity_id=saml.entity_id,
-        email=ADMIN_EMAIL, roles=[ADMINS],
+        in_response_to=request_id,
+        destination=saml.acs_url,
+        sp_entity_id=saml.entity_id,
+        email=ADMIN_EMAIL,
+        roles=[ADMINS],
     )
     assert_refused(sign_in.post(xml, relay), app, client, {"bad_signature"})
 
@@ -107,7 +110,9 @@ def _wrap_extra_assertion(root):
     signed.addprevious(evil)
 
 
-@pytest.mark.parametrize("response_signed", [True, False], ids=["response-signed", "assertion-only"])
+@pytest.mark.parametrize(
+    "response_signed", [True, False], ids=["response-signed", "assertion-only"]
+)
 def test_extra_unsigned_assertion_wrapped_beside_the_signed_one_is_refused(
     sign_in, app, client, response_signed
 ):
@@ -116,7 +121,9 @@ def test_extra_unsigned_assertion_wrapped_beside_the_signed_one_is_refused(
     forged = tamper(xml, _wrap_extra_assertion)
     assert forged.count("mallory@example.com") == 1
     assert_refused(
-        sign_in.post(forged, relay), app, client,
+        sign_in.post(forged, relay),
+        app,
+        client,
         {"wrong_number_of_assertions"},
     )
 
@@ -199,7 +206,9 @@ def test_relay_state_to_another_site_is_refused(sign_in, app, client, relay_stat
 def test_sha1_signatures_are_refused(sign_in, app, client):
     request_id, relay = sign_in.start()
     xml = sign_in.response(
-        request_id, ADMIN_EMAIL, [ADMINS],
+        request_id,
+        ADMIN_EMAIL,
+        [ADMINS],
         sign_alg="http://www.w3.org/2000/09/xmldsig#rsa-sha1",
         digest_alg="http://www.w3.org/2000/09/xmldsig#sha1",
     )
@@ -207,8 +216,14 @@ def test_sha1_signatures_are_refused(sign_in, app, client):
 
 
 @pytest.mark.parametrize(
-    "payload", ["not base64!", base64.b64encode(b"<not-saml/>").decode(), base64.b64encode(
-        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>').decode()],
+    "payload",
+    [
+        "not base64!",
+        base64.b64encode(b"<not-saml/>").decode(),
+        base64.b64encode(
+            b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><x>&e;</x>'
+        ).decode(),
+    ],
     ids=["not-base64", "not-saml", "dtd"],
 )
 def test_malformed_response_is_refused(client, app, payload):

@@ -1,6 +1,14 @@
 """SAML sign-in end to end, with pysaml2 as the identity provider."""
 
-from tests.conftest import ADMIN_EMAIL, ADMINS, OUTSIDER_EMAIL, VIEWER_EMAIL, VIEWERS, audit_rows, count_rows
+from tests.conftest import (
+    ADMIN_EMAIL,
+    ADMINS,
+    OUTSIDER_EMAIL,
+    VIEWER_EMAIL,
+    VIEWERS,
+    audit_rows,
+    count_rows,
+)
 
 
 def test_admin_signs_in_and_lands_on_the_page_asked_for(sign_in, client, app):

@@ -38,18 +38,20 @@ def enforce() -> Response | None:
         return None
     if not current_user.is_authenticated:
         return _to_sign_in()
-    if request.method not in SAFE_METHODS and not current_user.is_admin:
-        if not getattr(view, "viewer_may_post", False):
-            audit.record(
-                "auth.forbidden", actor=current_user.email or current_user.login.name_id,
-                outcome="refused", details={"method": request.method, "path": request.path},
-            )
-            db.session.commit()
-            return forbidden(
-                "Read-only access",
-                "You are signed in as a viewer. Viewers can see everything but change nothing; "
-                "ask an admin to make this change.",
-            )
+    changes_state = request.method not in SAFE_METHODS
+    if changes_state and not current_user.is_admin and not getattr(view, "viewer_may_post", False):
+        audit.record(
+            "auth.forbidden",
+            actor=current_user.email or current_user.login.name_id,
+            outcome="refused",
+            details={"method": request.method, "path": request.path},
+        )
+        db.session.commit()
+        return forbidden(
+            "Read-only access",
+            "You are signed in as a viewer. Viewers can see everything but change nothing; "
+            "ask an admin to make this change.",
+        )
     return None
 
 

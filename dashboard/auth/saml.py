@@ -332,7 +332,9 @@ def _reason(exc: OneLogin_Saml2_ValidationError) -> str:
     return _REASONS.get(exc.code, "invalid")
 
 
-def process_logout(config: SamlConfig, data: dict, request_id: str | None, end_session) -> str | None:
+def process_logout(
+    config: SamlConfig, data: dict, request_id: str | None, end_session
+) -> str | None:
     """Handle what the IdP sent to our SLS: a LogoutResponse (returns None) or a
     LogoutRequest (ends the session and returns the URL of our LogoutResponse)."""
     auth = _toolkit(config, data)

@@ -15,8 +15,15 @@ from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
 from dashboard import audit
 from dashboard.auth import saml, sessions
 from dashboard.auth.access import local_path
-from dashboard.auth.models import ADMIN, VIEWER, Account, LoginSession, SamlIdentity, SamlRequest
-from dashboard.auth.models import SeenAssertion
+from dashboard.auth.models import (
+    ADMIN,
+    VIEWER,
+    Account,
+    LoginSession,
+    SamlIdentity,
+    SamlRequest,
+    SeenAssertion,
+)
 from dashboard.extensions import db
 from dashboard.timeutil import utcnow
 
@@ -178,7 +185,9 @@ def _link_identity(cfg: saml.SamlConfig, assertion: saml.Assertion) -> Account:
     display_name = " ".join(n for n in names if n) or email or assertion.name_id
     if identity is None:
         account = Account(display_name=display_name, email=email)
-        identity = SamlIdentity(provider=assertion.issuer, name_id=assertion.name_id, account=account)
+        identity = SamlIdentity(
+            provider=assertion.issuer, name_id=assertion.name_id, account=account
+        )
         db.session.add(identity)
     else:
         identity.account.display_name = display_name
@@ -199,7 +208,9 @@ def sign_out(account: Account, data: dict, reason: str = "sign_out") -> str | No
     assert login is not None
     sessions.end(login, reason)
     audit.record(
-        "auth.sign_out", actor=account.email or login.name_id, outcome="success",
+        "auth.sign_out",
+        actor=account.email or login.name_id,
+        outcome="success",
         details={"single_logout": config().has_single_logout},
     )
     url = None
@@ -219,7 +230,9 @@ def handle_logout_message(data: dict, account: Account | None) -> str | None:
     except saml.SamlRefused as exc:
         db.session.rollback()
         audit.record(
-            "auth.logout_refused", actor="anonymous", outcome="refused",
+            "auth.logout_refused",
+            actor="anonymous",
+            outcome="refused",
             details={"reason": exc.reason, "message": exc.message},
         )
         db.session.commit()
@@ -251,8 +264,10 @@ def _process_logout_message(data: dict, account: Account | None) -> str | None:
         if account is not None and account.login is not None:
             sessions.end(account.login, "idp_logout")
             audit.record(
-                "auth.sign_out", actor=account.email or account.login.name_id,
-                outcome="success", details={"initiated_by": "idp"},
+                "auth.sign_out",
+                actor=account.email or account.login.name_id,
+                outcome="success",
+                details={"initiated_by": "idp"},
             )
 
     return saml.process_logout(cfg, data, request_id, end_local_session)

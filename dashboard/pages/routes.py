@@ -44,8 +44,10 @@ def audit() -> str:
     entries = recent(AUDIT_PAGE_SIZE + 1, before_id=before)
     more = len(entries) > AUDIT_PAGE_SIZE
     return render(
-        "audit/audit.html", partial="audit/_entries.html",
-        entries=entries[:AUDIT_PAGE_SIZE], more=more,
+        "audit/audit.html",
+        partial="audit/_entries.html",
+        entries=entries[:AUDIT_PAGE_SIZE],
+        more=more,
     )
 
 

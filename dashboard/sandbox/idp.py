@@ -147,7 +147,7 @@ def sign_in_response(
     now = datetime.now(UTC)
     until = _instant(now + ASSERTION_LIFETIME)
     attributes = "".join(
-        f'<saml:Attribute Name={quoteattr(name)}>'
+        f"<saml:Attribute Name={quoteattr(name)}>"
         + "".join(
             f'<saml:AttributeValue xsi:type="xs:string">{escape(v)}</saml:AttributeValue>'
             for v in values
@@ -181,7 +181,9 @@ def _sign(idp: DemoIdp, xml: str) -> str:
     return signed.decode() if isinstance(signed, bytes) else signed
 
 
-def logout_response_url(idp: DemoIdp, sls_url: str, in_response_to: str, relay_state: str | None) -> str:
+def logout_response_url(
+    idp: DemoIdp, sls_url: str, in_response_to: str, relay_state: str | None
+) -> str:
     """Our answer to the SP's LogoutRequest, signed for the HTTP-Redirect binding."""
     xml = f"""<samlp:LogoutResponse xmlns:samlp="{C.NS_SAMLP}" xmlns:saml="{C.NS_SAML}" ID="_{uuid4().hex}" Version="2.0" IssueInstant="{_instant(datetime.now(UTC))}" Destination={quoteattr(sls_url)} InResponseTo={quoteattr(in_response_to)}><saml:Issuer>{escape(idp.entity_id)}</saml:Issuer><samlp:Status><samlp:StatusCode Value="{C.STATUS_SUCCESS}"/></samlp:Status></samlp:LogoutResponse>"""
     deflated = zlib.compress(xml.encode())[2:-4]  # raw DEFLATE, as the binding requires

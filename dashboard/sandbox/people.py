@@ -26,12 +26,30 @@ class Person:
 
 
 PEOPLE = (
-    Person("ada", "Ada", "Admin", "ada.admin@example.com",
-           (DEMO_ADMIN_VALUE, "Employees"), "Signs in as an admin: can change everything."),
-    Person("victor", "Victor", "Viewer", "victor.viewer@example.com",
-           (DEMO_VIEWER_VALUE, "Employees"), "Signs in as a viewer: read-only."),
-    Person("nora", "Nora", "Outsider", "nora.outsider@example.com",
-           ("Employees",), "Is refused: holds no dashboard role."),
+    Person(
+        "ada",
+        "Ada",
+        "Admin",
+        "ada.admin@example.com",
+        (DEMO_ADMIN_VALUE, "Employees"),
+        "Signs in as an admin: can change everything.",
+    ),
+    Person(
+        "victor",
+        "Victor",
+        "Viewer",
+        "victor.viewer@example.com",
+        (DEMO_VIEWER_VALUE, "Employees"),
+        "Signs in as a viewer: read-only.",
+    ),
+    Person(
+        "nora",
+        "Nora",
+        "Outsider",
+        "nora.outsider@example.com",
+        ("Employees",),
+        "Is refused: holds no dashboard role.",
+    ),
 )
 
 

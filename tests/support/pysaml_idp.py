@@ -17,8 +17,7 @@ from cryptography.x509.oid import NameOID
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
-from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
-from saml2.saml import NAME_FORMAT_BASIC
+from saml2.saml import NAME_FORMAT_BASIC, NAMEID_FORMAT_EMAILADDRESS, NameID
 from saml2.server import Server
 
 ENTITY_ID = "https://idp.test/saml/metadata"
@@ -156,8 +155,12 @@ class PysamlIdp:
             sign=False,
         )
         info = self.server.apply_binding(
-            BINDING_HTTP_REDIRECT, str(request), destination=request.destination,
-            relay_state="", sign=True, sigalg=RSA_SHA256,
+            BINDING_HTTP_REDIRECT,
+            str(request),
+            destination=request.destination,
+            relay_state="",
+            sign=True,
+            sigalg=RSA_SHA256,
         )
         return req_id, dict(info["headers"])["Location"]
 
@@ -169,8 +172,12 @@ class PysamlIdp:
         request = self.server.parse_logout_request(params["SAMLRequest"], BINDING_HTTP_REDIRECT)
         response = self.server.create_logout_response(request.message, [BINDING_HTTP_REDIRECT])
         info = self.server.apply_binding(
-            BINDING_HTTP_REDIRECT, str(response), destination=response.destination,
-            relay_state=params.get("RelayState", ""), response=True, sign=True,
+            BINDING_HTTP_REDIRECT,
+            str(response),
+            destination=response.destination,
+            relay_state=params.get("RelayState", ""),
+            response=True,
+            sign=True,
             sigalg=RSA_SHA256,
         )
         return dict(info["headers"])["Location"]

@@ -1,0 +1,110 @@
+"""In a real browser: the README's run command, Debian's Chromium, the demo sign-in."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[str]:
+    """`flask db upgrade` and `flask run` in demo mode, as `make run` does, on a free port."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAML_", "DASHBOARD_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        DASHBOARD_DEMO="1",
+        DASHBOARD_INSTANCE_PATH=str(tmp_path / "instance"),
+        SAML_SP_BASE_URL=base_url,
+    )
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
+    server = subprocess.Popen(
+        [*flask, "run", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reader = None
+    try:
+        reader = wait_for_line(server, "Running on", timeout=60)
+        yield base_url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        if reader is not None:
+            reader.join(timeout=30)  # it ends at the closed pipe's end of file
+        server.stderr.close()
+
+
+def wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> threading.Thread:
+    """Block until the server logs `needle` (it is then accepting connections)."""
+    seen: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in process.stderr:
+            seen.append(line)
+            if needle in line:
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    if not ready.wait(timeout):
+        raise AssertionError(f"server did not start: {''.join(seen)}")
+    return reader
+
+
+def test_admin_signs_in_through_the_demo_idp_and_lands_on_the_overview(demo_server, tmp_path):
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(demo_server + "/")
+            expect(page).to_have_url(re.compile(r"/sandbox/idp/sso\?SAMLRequest="))
+            expect(page.get_by_role("heading", name="Demo identity provider")).to_be_visible()
+            page.get_by_role("button", name=re.compile("Ada Admin")).click()
+            expect(page).to_have_url(demo_server + "/")
+            expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+            expect(page.get_by_text("Signed in as Ada Admin (admin)")).to_be_visible()
+            expect(page.get_by_role("link", name="Overview")).to_have_attribute(
+                "aria-current", "page"
+            )
+            page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+        finally:
+            browser.close()
+    # A CSP violation (inline script or style) or a script error shows up here.
+    assert problems == []

@@ -1,0 +1,100 @@
+"""Demo mode: the sandbox IdP signs real SAML responses for its three people."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from dashboard.sandbox.people import PEOPLE
+from tests.conftest import audit_rows
+
+
+@pytest.fixture
+def app(make_app):
+    # The demo's own IdP and role values, not the test IdP's.
+    return make_app(
+        DASHBOARD_DEMO=True,
+        SAML_IDP_METADATA_FILE=None,
+        SAML_ADMIN_VALUES="",
+        SAML_VIEWER_VALUES="",
+    )
+
+
+def fields(markup: str) -> dict[str, str]:
+    return {k: html.unescape(v) for k, v in re.findall(r'name="([^"]+)" value="([^"]*)"', markup)}
+
+
+def sign_in_as(client, key: str, next_path: str = "/"):
+    """Open a page, pick a person on the demo IdP page, post its answer like the browser."""
+    to_login = client.get(next_path).location
+    to_idp = client.get(to_login).location
+    page = client.get(to_idp).get_data(as_text=True)
+    assert "Demo identity provider" in page
+    forms = re.findall(r'<form method="post" action="([^"]+)">(.*?)</form>', page, re.S)
+    action, body = next((a, b) for a, b in forms if f'value="{key}"' in b)
+    autopost = client.post(action, data=fields(body)).get_data(as_text=True)
+    assert 'src="/static/js/autopost.js"' in autopost
+    acs = re.search(r'<form method="post" action="([^"]+)" data-autopost>', autopost).group(1)
+    client._cookies.clear()  # the cross-site POST carries no cookie
+    return client.post(acs, data=fields(autopost))
+
+
+def test_demo_idp_lists_an_admin_a_viewer_and_an_outsider(client):
+    page = client.get(client.get(client.get("/").location).location).get_data(as_text=True)
+    for person in PEOPLE:
+        assert person.email in page
+    assert [p.key for p in PEOPLE] == ["ada", "victor", "nora"]
+
+
+def test_demo_admin_lands_on_the_page_asked_for(client, app):
+    response = sign_in_as(client, "ada", "/users")
+    assert response.status_code == 302 and response.location == "/users"
+    page = client.get("/users").get_data(as_text=True)
+    assert "Ada Admin" in page and ">admin<" in page
+    assert "Demo mode" in page
+    assert audit_rows(app)[-1]["actor"] == "ada.admin@example.com"
+
+
+def test_demo_viewer_is_read_only(client):
+    assert sign_in_as(client, "victor").status_code == 302
+    assert "viewer: read-only" in client.get("/").get_data(as_text=True)
+
+
+def test_demo_outsider_is_refused(client):
+    response = sign_in_as(client, "nora")
+    assert response.status_code == 403
+    assert "not allowed into this dashboard" in response.get_data(as_text=True)
+
+
+def test_demo_single_logout_round_trip(client):
+    sign_in_as(client, "ada")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(as_text=True))
+    to_idp = client.post("/logout", data={"csrf_token": token.group(1)}).location
+    assert "/sandbox/idp/slo?SAMLRequest=" in to_idp
+    back = client.get(to_idp).location
+    assert "/saml/sls?SAMLResponse=" in back and "Signature=" in back
+    done = client.get(back)
+    assert done.status_code == 302 and done.location == "/signed-out"
+    assert client.get("/").status_code == 302
+
+
+def test_demo_idp_signs_only_for_this_dashboard(client):
+    """A request claiming another service provider gets no signed assertion."""
+    page = client.get(client.get(client.get("/").location).location).get_data(as_text=True)
+    form = fields(re.findall(r"<form[^>]*>(.*?)</form>", page, re.S)[0])
+    import base64
+    import zlib
+
+    from dashboard.sandbox.idp import decode_redirect
+
+    xml = (
+        decode_redirect(form["SAMLRequest"])
+        .decode()
+        .replace("http://localhost/saml/acs", "https://evil.example/acs")
+    )
+    form["SAMLRequest"] = base64.b64encode(zlib.compress(xml.encode())[2:-4]).decode()
+    response = client.post("/sandbox/idp/sso", data=form)
+    assert response.status_code == 400
+    assert "SAMLResponse" not in response.get_data(as_text=True)
