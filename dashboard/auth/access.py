@@ -66,7 +66,7 @@ def _to_sign_in() -> Response:
 
 
 def forbidden(title: str, message: str) -> Response:
-    body = render_template("auth/forbidden.html", title=title, message=message)
+    body = render_template("error.html", title=title, message=message)
     return Response(body, status=403)
 
 

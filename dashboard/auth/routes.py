@@ -47,7 +47,7 @@ def acs() -> Response | tuple[str, int]:
         abort(400, "This address takes a SAMLResponse posted by the identity provider.")
     try:
         result = service.complete_sign_in(_data(), saml_response, request.form.get("RelayState"))
-    except service.SignInRefused as exc:
+    except SamlRefused as exc:
         status = 403 if exc.forbidden else 400
         return render_template("auth/refused.html", refusal=exc), status
     session.clear()  # a fresh session: nothing from before sign-in carries over

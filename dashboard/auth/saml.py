@@ -30,6 +30,10 @@ CLOCK_SKEW_SECONDS = OneLogin_Saml2_Constants.ALLOWED_CLOCK_DRIFT
 class SamlRefused(Exception):
     """A SAML message was not accepted. `reason` is a stable code for the audit trail."""
 
+    # Set by refusals that come after SAML was satisfied (see service.NotAllowed).
+    forbidden = False
+    actor: str | None = None
+
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason

@@ -31,13 +31,14 @@ from dashboard.timeutil import utcnow
 REQUEST_LIFETIME = timedelta(minutes=15)
 
 
-class SignInRefused(Exception):
-    def __init__(self, reason: str, message: str, *, forbidden: bool = False):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        # True when SAML was fine but the person is not allowed in (a 403, not a 400).
-        self.forbidden = forbidden
+class NotAllowed(saml.SamlRefused):
+    """SAML was satisfied, but this person holds no dashboard role (a 403, not a 400)."""
+
+    forbidden = True
+
+    def __init__(self, actor: str, message: str):
+        super().__init__("not_authorised", message)
+        self.actor = actor
 
 
 @dataclass(frozen=True)
@@ -70,24 +71,22 @@ def _remember_request(request_id: str, kind: str) -> None:
 
 
 def complete_sign_in(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
-    """Check a response posted to the ACS; start a session or raise SignInRefused.
+    """Check a response posted to the ACS; start a session or raise saml.SamlRefused.
 
     Either way the outcome is audited and committed.
     """
     try:
         result = _accept(data, saml_response, relay_state)
-    except (SignInRefused, saml.SamlRefused) as exc:
+    except saml.SamlRefused as exc:
         db.session.rollback()
         audit.record(
             "auth.refused",
-            actor=getattr(exc, "actor", None) or "anonymous",
+            actor=exc.actor or "anonymous",
             outcome="refused",
             details={"reason": exc.reason, "message": exc.message},
         )
         _prune()
         db.session.commit()
-        if isinstance(exc, saml.SamlRefused):
-            raise SignInRefused(exc.reason, exc.message) from exc
         raise
     audit.record(
         "auth.sign_in",
@@ -106,7 +105,7 @@ def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
     if relay_state:
         next_path = local_path(relay_state)
         if next_path is None:
-            raise SignInRefused(
+            raise saml.SamlRefused(
                 "relay_state_not_local",
                 "The sign-in asked to continue to another site; only pages of this dashboard "
                 "are allowed.",
@@ -116,7 +115,7 @@ def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
     pending = None
     if request_id is None:
         if not cfg.allow_idp_initiated:
-            raise SignInRefused(
+            raise saml.SamlRefused(
                 "unsolicited",
                 "The IdP sent a sign-in this dashboard did not ask for (IdP-initiated). Start "
                 "from the dashboard's own address, or set SAML_ALLOW_IDP_INITIATED=1.",
@@ -124,18 +123,18 @@ def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
     else:
         pending = db.session.get(SamlRequest, request_id)
         if pending is None or pending.kind != "authn":
-            raise SignInRefused(
+            raise saml.SamlRefused(
                 "unknown_in_response_to",
                 "The sign-in response answers a request this dashboard never made.",
             )
     assertion = saml.validate_response(cfg, data, saml_response, request_id)
     if db.session.get(SeenAssertion, assertion.assertion_id) is not None:
-        raise SignInRefused("replayed", "This sign-in response was already used once.")
+        raise saml.SamlRefused("replayed", "This sign-in response was already used once.")
     if pending is not None:
         if pending.consumed_at is not None:
-            raise SignInRefused("request_reused", "This sign-in request was already answered.")
+            raise saml.SamlRefused("request_reused", "This sign-in request was already answered.")
         if pending.expires_at <= now:
-            raise SignInRefused(
+            raise saml.SamlRefused(
                 "request_expired", "The sign-in took too long at the IdP; please sign in again."
             )
         pending.consumed_at = now
@@ -144,14 +143,11 @@ def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
     )
     role = _role_for(cfg, assertion)
     if role is None:
-        refused = SignInRefused(
-            "not_authorised",
+        raise NotAllowed(
+            assertion.name_id,
             f"{assertion.name_id} signed in at the IdP but is not an admin or viewer of this "
             f"dashboard (no allowed value in the {cfg.role_attribute!r} attribute).",
-            forbidden=True,
         )
-        refused.actor = assertion.name_id  # type: ignore[attr-defined]
-        raise refused
     account = _link_identity(cfg, assertion)
     account.last_sign_in_at = now
     login = sessions.start(account, role, assertion.name_id, assertion.session_index)
