@@ -36,11 +36,13 @@ def create_app(settings: Settings | None = None, instance_path: str | None = Non
     app.extensions["dashboard.settings"] = settings
     setup_config(app, settings)
     setup_database(app, settings)
+    setup_vault(app, settings)
     setup_saml(app, settings)
     setup_sessions(app)
     setup_security_headers(app)
     setup_blueprints(app, settings)
     setup_errors(app)
+    setup_commands(app)
     return app
 
 
@@ -99,6 +101,8 @@ def database_url(app: Flask, settings: Settings) -> str:
 def setup_database(app: Flask, settings: Settings) -> None:
     from dashboard.audit import models as _audit_models  # noqa: F401  (register tables)
     from dashboard.auth import models as _auth_models  # noqa: F401
+    from dashboard.connections import models as _connection_models  # noqa: F401
+    from dashboard.setup import models as _setup_models  # noqa: F401
 
     url = database_url(app, settings)
     app.config["SQLALCHEMY_DATABASE_URI"] = url
@@ -107,6 +111,22 @@ def setup_database(app: Flask, settings: Settings) -> None:
     )
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+
+
+def setup_vault(app: Flask, settings: Settings) -> None:
+    from dashboard.connections.vault import load_vault
+
+    key = settings.DASHBOARD_ENCRYPTION_KEY
+    configured = key.get_secret_value() if key is not None else None
+    app.extensions["dashboard.vault"] = load_vault(configured, Path(app.instance_path))
+
+
+def setup_commands(app: Flask) -> None:
+    from dashboard.connections.cli import group as connections
+    from dashboard.setup.cli import group as setup
+
+    app.cli.add_command(connections)
+    app.cli.add_command(setup)
 
 
 def setup_saml(app: Flask, settings: Settings) -> None:
@@ -182,10 +202,14 @@ def setup_security_headers(app: Flask) -> None:
 
 def setup_blueprints(app: Flask, settings: Settings) -> None:
     from dashboard.auth.routes import bp as auth_bp
+    from dashboard.connections.routes import bp as connections_bp
     from dashboard.pages.routes import bp as pages_bp
+    from dashboard.setup.routes import bp as setup_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(connections_bp)
+    app.register_blueprint(setup_bp)
     if settings.DASHBOARD_DEMO:  # the sandbox never exists outside demo mode
         from dashboard.sandbox.routes import bp as sandbox_bp
 

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     DASHBOARD_SESSION_IDLE_MINUTES: int = Field(default=30, ge=1)
     DASHBOARD_SESSION_MAX_HOURS: int = Field(default=12, ge=1)
     DASHBOARD_PROXY_COUNT: int = Field(default=0, ge=0)
+    DASHBOARD_ENCRYPTION_KEY: SecretStr | None = None
+    DASHBOARD_CONNECT_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
+    DASHBOARD_CHECK_TIMEOUT_SECONDS: float = Field(default=20.0, gt=0)
+    DASHBOARD_ROLE_FIELDS: CommaList = ["workato_role", "workato_role_test", "workato_role_prod"]
+    DASHBOARD_KNOWN_ROLES: CommaList = ["Admin", "Analyst", "Operator"]
 
     SAML_IDP_METADATA_FILE: Path | None = None
     SAML_SP_BASE_URL: str | None = None
@@ -43,7 +48,10 @@ class Settings(BaseSettings):
     SAML_VIEWER_VALUES: CommaList = []
     SAML_ALLOW_IDP_INITIATED: bool = False
 
-    @field_validator("SAML_ADMIN_VALUES", "SAML_VIEWER_VALUES", mode="before")
+    @field_validator(
+        "SAML_ADMIN_VALUES", "SAML_VIEWER_VALUES", "DASHBOARD_ROLE_FIELDS",
+        "DASHBOARD_KNOWN_ROLES", mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -18,16 +18,6 @@ def overview() -> str:
     return render("pages/overview.html")
 
 
-@bp.get("/setup")
-def setup() -> str:
-    return render("pages/setup.html")
-
-
-@bp.get("/connections")
-def connections() -> str:
-    return render("pages/connections.html")
-
-
 @bp.get("/users")
 def users() -> str:
     return render("pages/users.html")

@@ -1,0 +1,32 @@
+"""Clients built from the stored connections, with their secrets decrypted only here."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from dashboard.connections.models import ONELOGIN, SCIM, WORKATO_API, Connection
+
+
+def _timeout() -> float:
+    return current_app.extensions["dashboard.settings"].DASHBOARD_CONNECT_TIMEOUT_SECONDS
+
+
+def client_for(connection: Connection):
+    from dashboard.connections.service import secret_of
+
+    secret = secret_of(connection)
+    if connection.kind == ONELOGIN:
+        from dashboard.connections.onelogin import OneLoginClient
+
+        return OneLoginClient(
+            connection.base_url, connection.client_id, secret, timeout=_timeout()
+        )
+    if connection.kind == SCIM:
+        from dashboard.connections.scim import ScimClient
+
+        return ScimClient(connection.base_url, secret, timeout=_timeout())
+    if connection.kind == WORKATO_API:
+        from dashboard.connections.workato_api import WorkatoApiClient
+
+        return WorkatoApiClient(connection.base_url, secret, timeout=_timeout())
+    raise ValueError(connection.kind)

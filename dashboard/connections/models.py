@@ -1,0 +1,44 @@
+"""The three connections the dashboard holds. Secrets only ever as ciphertext."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dashboard.extensions import db
+from dashboard.timeutil import UTCDateTime
+
+ONELOGIN = "onelogin"
+SCIM = "scim"
+WORKATO_API = "workato_api"
+KINDS = (ONELOGIN, SCIM, WORKATO_API)
+
+
+class Connection(db.Model):
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), unique=True)
+    base_url: Mapped[str] = mapped_column(String(512))
+    # OneLogin only: the API client id (not secret) and the Workato app's id in OneLogin.
+    client_id: Mapped[str | None] = mapped_column(String(256))
+    app_id: Mapped[int | None]
+    secret_ciphertext: Mapped[str | None] = mapped_column(Text)
+    secret_last4: Mapped[str | None] = mapped_column(String(4))
+    secret_saved_by: Mapped[str | None] = mapped_column(String(320))
+    secret_saved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    saved_by: Mapped[str] = mapped_column(String(320))
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # SCIM only: "Disable SCIM" stops every SCIM write from the dashboard.
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_by: Mapped[str | None] = mapped_column(String(320))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_test_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_test_ok: Mapped[bool | None] = mapped_column(Boolean)
+    last_test_message: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def has_secret(self) -> bool:
+        return self.secret_ciphertext is not None
