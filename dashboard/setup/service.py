@@ -142,7 +142,7 @@ def _result(item: Item, stored: CheckResult | None, confirmation: Confirmation |
                           True, confirmation.confirmed_by, confirmation.confirmed_at)
     if stored is None:
         return ItemResult(item.id, item.group, item.title, "cannot_check",
-                          "Not checked yet: press Re-check.", None, False)
+                          "Not checked yet.", None, False)
     return ItemResult(item.id, item.group, item.title, stored.state, stored.message,
                       stored.checked_at, False)
 
