@@ -18,13 +18,14 @@ def client_for(connection: Connection):
     if connection.kind == ONELOGIN:
         from dashboard.connections.onelogin import OneLoginClient
 
-        return OneLoginClient(
-            connection.base_url, connection.client_id, secret, timeout=_timeout()
-        )
+        return OneLoginClient(connection.base_url, connection.client_id, secret, timeout=_timeout())
     if connection.kind == SCIM:
         from dashboard.connections.scim import ScimClient
 
-        return ScimClient(connection.base_url, secret, timeout=_timeout())
+        role_fields = current_app.extensions["dashboard.settings"].DASHBOARD_ROLE_FIELDS
+        return ScimClient(
+            connection.base_url, secret, timeout=_timeout(), role_fields=tuple(role_fields)
+        )
     if connection.kind == WORKATO_API:
         from dashboard.connections.workato_api import WorkatoApiClient
 

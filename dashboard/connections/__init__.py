@@ -1,0 +1,1 @@
+"""Connections to OneLogin and Workato: the credential vault and the API clients."""
