@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from dashboard.connections.http import RetryPolicy
 from dashboard.connections.models import ONELOGIN, SCIM, WORKATO_API, Connection
 
 
@@ -11,23 +12,28 @@ def _timeout() -> float:
     return current_app.extensions["dashboard.settings"].DASHBOARD_CONNECT_TIMEOUT_SECONDS
 
 
-def client_for(connection: Connection):
+# An admin pressing "Test" or reading the checklist wants the answer now, not after backoff.
+ONE_TRY = RetryPolicy(attempts=1)
+
+
+def client_for(connection: Connection, retry: RetryPolicy | None = None):
     from dashboard.connections.service import secret_of
 
     secret = secret_of(connection)
+    options = {"timeout": _timeout(), "retry": retry or RetryPolicy()}
     if connection.kind == ONELOGIN:
         from dashboard.connections.onelogin import OneLoginClient
 
-        return OneLoginClient(connection.base_url, connection.client_id, secret, timeout=_timeout())
+        return OneLoginClient(connection.base_url, connection.client_id, secret, **options)
     if connection.kind == SCIM:
         from dashboard.connections.scim import ScimClient
 
         role_fields = current_app.extensions["dashboard.settings"].DASHBOARD_ROLE_FIELDS
         return ScimClient(
-            connection.base_url, secret, timeout=_timeout(), role_fields=tuple(role_fields)
+            connection.base_url, secret, role_fields=tuple(role_fields), **options
         )
     if connection.kind == WORKATO_API:
         from dashboard.connections.workato_api import WorkatoApiClient
 
-        return WorkatoApiClient(connection.base_url, secret, timeout=_timeout())
+        return WorkatoApiClient(connection.base_url, secret, **options)
     raise ValueError(connection.kind)

@@ -134,8 +134,11 @@ def _store_secret(connection: Connection, secret: str, actor: str, now) -> None:
 
 
 def _public_view(connection: Connection) -> dict:
-    return {"base_url": connection.base_url, "client_id": connection.client_id,
-            "app_id": connection.app_id}
+    return {
+        "base_url": connection.base_url,
+        "client_id": connection.client_id,
+        "app_id": connection.app_id,
+    }
 
 
 def clear_secret(kind: str, actor: str) -> None:
@@ -145,8 +148,9 @@ def clear_secret(kind: str, actor: str) -> None:
     connection.secret_ciphertext = connection.secret_last4 = None
     connection.secret_saved_by, connection.secret_saved_at = actor, utcnow()
     connection.last_test_at = connection.last_test_ok = connection.last_test_message = None
-    audit.record("connection.secret_cleared", actor=actor, outcome="success",
-                 details={"connection": kind})
+    audit.record(
+        "connection.secret_cleared", actor=actor, outcome="success", details={"connection": kind}
+    )
     db.session.commit()
 
 
@@ -162,22 +166,28 @@ def rotate_keys(actor: str) -> int:
     rotated = {c.id: vault().rotate(c.secret_ciphertext) for c in connections}
     for connection in connections:
         connection.secret_ciphertext = rotated[connection.id]
-    audit.record("connection.keys_rotated", actor=actor, outcome="success",
-                 details={"secrets": len(connections)})
+    audit.record(
+        "connection.keys_rotated",
+        actor=actor,
+        outcome="success",
+        details={"secrets": len(connections)},
+    )
     db.session.commit()
     return len(connections)
 
 
 def try_connection(kind: str, actor: str) -> ConnectionCheck:
     """Call the service with the stored credentials; remember and audit the outcome."""
-    from dashboard.connections.clients import client_for
+    from dashboard.connections.clients import ONE_TRY, client_for
 
     connection = get(kind)
     if connection is None:
         return ConnectionCheck(kind, False, f"The {TITLES[kind]} is not configured yet.", "missing")
     try:
-        client_for(connection).check()
-        result = ConnectionCheck(kind, True, f"Connected to {TITLES[kind]} at {connection.base_url}.")
+        client_for(connection, retry=ONE_TRY).check()
+        result = ConnectionCheck(
+            kind, True, f"Connected to {TITLES[kind]} at {connection.base_url}."
+        )
     except errors.ConnectionProblem as problem:
         result = ConnectionCheck(kind, False, problem.message, problem.kind)
     except SecretUnreadable as exc:
@@ -186,7 +196,9 @@ def try_connection(kind: str, actor: str) -> ConnectionCheck:
     connection.last_test_ok = result.ok
     connection.last_test_message = result.message
     audit.record(
-        "connection.tested", actor=actor, outcome="success" if result.ok else "failed",
+        "connection.tested",
+        actor=actor,
+        outcome="success" if result.ok else "failed",
         details={"connection": kind, "message": result.message, "problem": result.problem_kind},
     )
     db.session.commit()
@@ -202,8 +214,12 @@ def disable_scim(actor: str, clear_token: bool) -> None:
     if clear_token and connection.has_secret:
         connection.secret_ciphertext = connection.secret_last4 = None
         connection.secret_saved_by, connection.secret_saved_at = actor, utcnow()
-    audit.record("connection.scim_disabled", actor=actor, outcome="success",
-                 details={"token": "cleared" if clear_token else "kept"})
+    audit.record(
+        "connection.scim_disabled",
+        actor=actor,
+        outcome="success",
+        details={"token": "cleared" if clear_token else "kept"},
+    )
     db.session.commit()
 
 

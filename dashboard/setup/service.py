@@ -13,7 +13,7 @@ from flask import current_app
 
 from dashboard import audit
 from dashboard.connections import service as connections
-from dashboard.connections.clients import client_for
+from dashboard.connections.clients import ONE_TRY, client_for
 from dashboard.connections.models import ONELOGIN, SCIM, WORKATO_API
 from dashboard.connections.vault import SecretUnreadable
 from dashboard.extensions import db
@@ -60,8 +60,9 @@ def save_template(body: str, actor: str) -> list[str]:
     parsed = scim_template.parse(body)
     db.session.add(ScimTemplate(body=body, saved_by=actor, saved_at=utcnow()))
     problems = scim_template.problems(parsed, role_fields())
-    audit.record("setup.template_saved", actor=actor, outcome="success",
-                 details={"problems": problems})
+    audit.record(
+        "setup.template_saved", actor=actor, outcome="success", details={"problems": problems}
+    )
     db.session.commit()
     return problems
 
@@ -80,7 +81,7 @@ def _fetchers_and_presets(groups: set[str]):
             missing(fact, f"Configure the {connections.TITLES[kind]} on Connections first.")
             return None
         try:
-            return client_for(connection)
+            return client_for(connection, retry=ONE_TRY)
         except SecretUnreadable as exc:
             missing(fact, str(exc))
             return None
@@ -134,17 +135,33 @@ def checklist() -> list[ItemResult]:
 def _result(item: Item, stored: CheckResult | None, confirmation: Confirmation | None):
     if item.manual:
         if confirmation is None:
-            return ItemResult(item.id, item.group, item.title, NEEDS_CONFIRMATION,
-                              "No API can show this: check it in OneLogin, then confirm it here.",
-                              None, True)
-        return ItemResult(item.id, item.group, item.title, VERIFIED,
-                          f"Confirmed by {confirmation.confirmed_by}.", confirmation.confirmed_at,
-                          True, confirmation.confirmed_by, confirmation.confirmed_at)
+            return ItemResult(
+                item.id,
+                item.group,
+                item.title,
+                NEEDS_CONFIRMATION,
+                "No API can show this: check it in OneLogin, then confirm it here.",
+                None,
+                True,
+            )
+        return ItemResult(
+            item.id,
+            item.group,
+            item.title,
+            VERIFIED,
+            f"Confirmed by {confirmation.confirmed_by}.",
+            confirmation.confirmed_at,
+            True,
+            confirmation.confirmed_by,
+            confirmation.confirmed_at,
+        )
     if stored is None:
-        return ItemResult(item.id, item.group, item.title, "cannot_check",
-                          "Not checked yet.", None, False)
-    return ItemResult(item.id, item.group, item.title, stored.state, stored.message,
-                      stored.checked_at, False)
+        return ItemResult(
+            item.id, item.group, item.title, "cannot_check", "Not checked yet.", None, False
+        )
+    return ItemResult(
+        item.id, item.group, item.title, stored.state, stored.message, stored.checked_at, False
+    )
 
 
 class NotConfirmable(ValueError):
@@ -162,8 +179,7 @@ def confirm(item_id: str, actor: str) -> None:
     _manual(item_id)
     if db.session.get(Confirmation, item_id) is None:
         db.session.add(Confirmation(item_id=item_id, confirmed_by=actor, confirmed_at=utcnow()))
-        audit.record("setup.confirmed", actor=actor, outcome="success",
-                     details={"item": item_id})
+        audit.record("setup.confirmed", actor=actor, outcome="success", details={"item": item_id})
     db.session.commit()
 
 
@@ -172,8 +188,12 @@ def withdraw(item_id: str, actor: str) -> None:
     confirmation = db.session.get(Confirmation, item_id)
     if confirmation is not None:
         db.session.delete(confirmation)
-        audit.record("setup.confirmation_withdrawn", actor=actor, outcome="success",
-                     details={"item": item_id, "was_confirmed_by": confirmation.confirmed_by})
+        audit.record(
+            "setup.confirmation_withdrawn",
+            actor=actor,
+            outcome="success",
+            details={"item": item_id, "was_confirmed_by": confirmation.confirmed_by},
+        )
     db.session.commit()
 
 
