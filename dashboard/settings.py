@@ -49,8 +49,11 @@ class Settings(BaseSettings):
     SAML_ALLOW_IDP_INITIATED: bool = False
 
     @field_validator(
-        "SAML_ADMIN_VALUES", "SAML_VIEWER_VALUES", "DASHBOARD_ROLE_FIELDS",
-        "DASHBOARD_KNOWN_ROLES", mode="before",
+        "SAML_ADMIN_VALUES",
+        "SAML_VIEWER_VALUES",
+        "DASHBOARD_ROLE_FIELDS",
+        "DASHBOARD_KNOWN_ROLES",
+        mode="before",
     )
     @classmethod
     def _split_commas(cls, value: object) -> object:

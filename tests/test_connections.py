@@ -14,8 +14,8 @@ from dashboard.connections.models import Connection
 from dashboard.extensions import db
 from tests.conftest import audit_rows
 
-SCIM_TOKEN = "scim-token-Zq8WvK3pL0xYtR7m"  # noqa: S105  (a test value)
-CLIENT_SECRET = "onelogin-secret-Hn4Jd9QwE2rT"  # noqa: S105
+SCIM_TOKEN = "scim-token-Zq8WvK3pL0xYtR7m"
+CLIENT_SECRET = "onelogin-secret-Hn4Jd9QwE2rT"
 
 
 def token(client) -> str:
@@ -30,8 +30,12 @@ def save_scim(client, base_url="https://workato.example/scim/v2", secret=SCIM_TO
 
 
 def save_onelogin(client, **overrides):
-    data = {"base_url": "https://acme.onelogin.example", "client_id": "cid-123",
-            "app_id": "4242", "secret": CLIENT_SECRET}
+    data = {
+        "base_url": "https://acme.onelogin.example",
+        "client_id": "cid-123",
+        "app_id": "4242",
+        "secret": CLIENT_SECRET,
+    }
     data.update(overrides)
     return client.post("/connections/onelogin", data={"csrf_token": token(client), **data})
 
@@ -138,10 +142,20 @@ def test_viewers_see_connections_but_cannot_change_them(viewer_client, app):
     page = viewer_client.get("/connections").get_data(as_text=True)
     assert "https://w.example/scim/v2" in page
     assert "<form" not in page.split("<main", 1)[1]
-    for url in ("/connections/scim", "/connections/scim/clear-secret", "/connections/scim/test",
-                "/connections/scim/disable"):
-        response = viewer_client.post(url, data={"csrf_token": token(viewer_client),
-                                                 "base_url": "https://evil.example", "confirm": "yes"})
+    for url in (
+        "/connections/scim",
+        "/connections/scim/clear-secret",
+        "/connections/scim/test",
+        "/connections/scim/disable",
+    ):
+        response = viewer_client.post(
+            url,
+            data={
+                "csrf_token": token(viewer_client),
+                "base_url": "https://evil.example",
+                "confirm": "yes",
+            },
+        )
         assert response.status_code == 403, url
     assert stored(app, "scim").base_url == "https://w.example/scim/v2"
     assert stored(app, "scim").enabled

@@ -7,13 +7,19 @@ import json
 from dashboard.connections import service
 from tests.conftest import audit_rows
 
-TOKEN = "cli-scim-token-9f8e7d6c5b"  # noqa: S105  (a test value)
+TOKEN = "cli-scim-token-9f8e7d6c5b"
 
 
 def test_set_scim_reads_the_token_from_standard_input(app):
     result = app.test_cli_runner().invoke(
-        args=["connections", "set-scim", "--base-url", "https://w.example/scim/v2",
-              "--token-file", "-"],
+        args=[
+            "connections",
+            "set-scim",
+            "--base-url",
+            "https://w.example/scim/v2",
+            "--token-file",
+            "-",
+        ],
         input=TOKEN + "\n",
     )
     assert result.exit_code == 0, result.output
@@ -27,13 +33,27 @@ def test_set_scim_reads_the_token_from_standard_input(app):
 def test_set_onelogin_reads_the_secret_from_a_file(app, tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text("s3cret-value-from-file\n")
-    result = app.test_cli_runner().invoke(args=[
-        "connections", "set-onelogin", "--base-url", "https://acme.onelogin.example",
-        "--client-id", "abc", "--client-secret-file", str(secret_file), "--app-id", "77", "--json",
-    ])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "connections",
+            "set-onelogin",
+            "--base-url",
+            "https://acme.onelogin.example",
+            "--client-id",
+            "abc",
+            "--client-secret-file",
+            str(secret_file),
+            "--app-id",
+            "77",
+            "--json",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {
-        "ok": True, "connection": "onelogin", "base_url": "https://acme.onelogin.example"}
+        "ok": True,
+        "connection": "onelogin",
+        "base_url": "https://acme.onelogin.example",
+    }
 
 
 def test_a_bad_base_url_exits_1_with_the_reason(app):
@@ -56,7 +76,8 @@ def test_an_empty_secret_file_is_wrong_usage(app):
 
 def test_the_secret_is_never_an_argument(app):
     result = app.test_cli_runner().invoke(
-        args=["connections", "set-scim", "--base-url", "https://w.example", "--token", TOKEN])
+        args=["connections", "set-scim", "--base-url", "https://w.example", "--token", TOKEN]
+    )
     assert result.exit_code == 2
 
 

@@ -47,16 +47,18 @@ def test_an_admin_confirms_and_withdraws_a_manual_step_with_htmx(admin_client, a
     fragment = response.get_data(as_text=True)
     assert fragment.strip().startswith("<li") and "Confirmed by ada.admin@example.com" in fragment
     assert audit_rows(app)[-1]["details"] == {"item": "deprovision_actions"}
-    admin_client.post("/setup/withdraw/deprovision_actions",
-                      data={"csrf_token": token(admin_client)})
+    admin_client.post(
+        "/setup/withdraw/deprovision_actions", data={"csrf_token": token(admin_client)}
+    )
     page = admin_client.get("/setup").get_data(as_text=True)
     assert "Needs confirmation" in item_html(page, "deprovision_actions")
     assert audit_rows(app)[-1]["action"] == "setup.confirmation_withdrawn"
 
 
 def test_a_live_item_cannot_be_confirmed_by_hand(admin_client):
-    response = admin_client.post("/setup/confirm/onelogin_api",
-                                 data={"csrf_token": token(admin_client)})
+    response = admin_client.post(
+        "/setup/confirm/onelogin_api", data={"csrf_token": token(admin_client)}
+    )
     assert response.status_code == 400
 
 
@@ -69,8 +71,9 @@ def test_viewers_cannot_confirm_or_re_check(viewer_client, app):
 
 def test_pasting_a_template_on_the_page_checks_it(admin_client):
     body = template.default_template(["workato_role", "workato_role_test", "workato_role_prod"])
-    response = admin_client.post("/setup/template",
-                                 data={"csrf_token": token(admin_client), "template": body})
+    response = admin_client.post(
+        "/setup/template", data={"csrf_token": token(admin_client), "template": body}
+    )
     assert response.status_code == 302
     page = admin_client.get("/setup").get_data(as_text=True)
     assert "Template saved; it maps every role field." in page
@@ -78,8 +81,9 @@ def test_pasting_a_template_on_the_page_checks_it(admin_client):
 
 
 def test_a_malformed_template_is_shown_back_with_the_error(admin_client):
-    response = admin_client.post("/setup/template",
-                                 data={"csrf_token": token(admin_client), "template": "{oops"})
+    response = admin_client.post(
+        "/setup/template", data={"csrf_token": token(admin_client), "template": "{oops"}
+    )
     assert response.status_code == 422
     body = response.get_data(as_text=True)
     assert "The template is not valid JSON" in body and "{oops</textarea>" in body

@@ -27,16 +27,18 @@ def test_extra_environment_role_fields_are_part_of_the_block():
 def test_a_template_without_the_urn_or_block_says_what_to_add():
     parsed = template.parse(json.dumps({"schemas": [template.CORE_USER], "userName": "x"}))
     found = template.problems(parsed, FIELDS)
-    assert any("to the \"schemas\" list" in p for p in found)
-    assert any("after \"emails\"" in p for p in found)
+    assert any('to the "schemas" list' in p for p in found)
+    assert any('after "emails"' in p for p in found)
 
 
 def test_a_role_field_mapped_to_the_wrong_custom_field_is_named():
     doc = json.loads(template.default_template(FIELDS))
     doc[template.WORKATO_ROLE]["workato_role_prod"] = "{$user.custom_fields.workato_role_test}"
     found = template.problems(doc, FIELDS)
-    assert found == ['"workato_role_prod" is mapped to "{$user.custom_fields.workato_role_test}"; '
-                     'it should be "{$user.custom_fields.workato_role_prod}".']
+    assert found == [
+        '"workato_role_prod" is mapped to "{$user.custom_fields.workato_role_test}"; '
+        'it should be "{$user.custom_fields.workato_role_prod}".'
+    ]
 
 
 def test_malformed_json_gives_line_and_column():

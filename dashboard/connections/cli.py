@@ -17,30 +17,52 @@ def _save(kind: str, as_json: bool, **values) -> None:
     try:
         connection = service.save(kind, actor=actor(), **values)
     except service.Invalid as exc:
-        finish(FAILED, {"ok": False, "field": exc.field, "message": exc.message},
-               f"Not saved: {exc.message}", as_json)
-    finish(OK, {"ok": True, "connection": kind, "base_url": connection.base_url},
-           f"Saved the {service.TITLES[kind]} connection ({connection.base_url}). "
-           "Run `flask connections test` to check it.", as_json)
+        finish(
+            FAILED,
+            {"ok": False, "field": exc.field, "message": exc.message},
+            f"Not saved: {exc.message}",
+            as_json,
+        )
+    finish(
+        OK,
+        {"ok": True, "connection": kind, "base_url": connection.base_url},
+        f"Saved the {service.TITLES[kind]} connection ({connection.base_url}). "
+        "Run `flask connections test` to check it.",
+        as_json,
+    )
 
 
 @group.command("set-onelogin")
 @click.option("--base-url", required=True, help="e.g. https://yourcompany.onelogin.com")
 @click.option("--client-id", required=True, help="The API credential's client id.")
-@click.option("--client-secret-file", type=click.File("r"), required=True,
-              help="File holding the client secret; - reads standard input.")
+@click.option(
+    "--client-secret-file",
+    type=click.File("r"),
+    required=True,
+    help="File holding the client secret; - reads standard input.",
+)
 @click.option("--app-id", required=True, type=int, help="The Workato app's id in OneLogin.")
 @json_option
 def set_onelogin(base_url, client_id, client_secret_file, app_id, as_json):
     """Store the OneLogin API credential and the Workato app's id."""
-    _save(ONELOGIN, as_json, base_url=base_url, client_id=client_id, app_id=app_id,
-          secret=read_secret(client_secret_file))
+    _save(
+        ONELOGIN,
+        as_json,
+        base_url=base_url,
+        client_id=client_id,
+        app_id=app_id,
+        secret=read_secret(client_secret_file),
+    )
 
 
 @group.command("set-scim")
 @click.option("--base-url", required=True, help="The SCIM base URL shown in Workato.")
-@click.option("--token-file", type=click.File("r"), required=True,
-              help="File holding the SCIM token; - reads standard input.")
+@click.option(
+    "--token-file",
+    type=click.File("r"),
+    required=True,
+    help="File holding the SCIM token; - reads standard input.",
+)
 @json_option
 def set_scim(base_url, token_file, as_json):
     """Store the Workato SCIM base URL and bearer token."""
@@ -49,8 +71,12 @@ def set_scim(base_url, token_file, as_json):
 
 @group.command("set-workato-api")
 @click.option("--base-url", required=True, help="e.g. https://www.workato.com")
-@click.option("--token-file", type=click.File("r"), required=True,
-              help="File holding the API token; - reads standard input.")
+@click.option(
+    "--token-file",
+    type=click.File("r"),
+    required=True,
+    help="File holding the API token; - reads standard input.",
+)
 @json_option
 def set_workato_api(base_url, token_file, as_json):
     """Store the optional Workato developer API token (for the list of roles)."""
@@ -64,14 +90,25 @@ def test_connections(as_json):
     configured = [k for k, c in service.all_by_kind().items() if c is not None]
     results = [service.try_connection(kind, actor()) for kind in configured]
     items = [
-        {"id": r.kind, "title": service.TITLES[r.kind], "state": "verified" if r.ok else "failing",
-         "message": r.message, "checked_at": service.get(r.kind).last_test_at.isoformat()}
+        {
+            "id": r.kind,
+            "title": service.TITLES[r.kind],
+            "state": "verified" if r.ok else "failing",
+            "message": r.message,
+            "checked_at": service.get(r.kind).last_test_at.isoformat(),
+        }
         for r in results
     ]
     items += [
-        {"id": kind, "title": service.TITLES[kind], "state": "cannot_check",
-         "message": "Not configured.", "checked_at": None}
-        for kind in KINDS if kind not in configured
+        {
+            "id": kind,
+            "title": service.TITLES[kind],
+            "state": "cannot_check",
+            "message": "Not configured.",
+            "checked_at": None,
+        }
+        for kind in KINDS
+        if kind not in configured
     ]
     ok = all(r.ok for r in results)
     lines = [f"{'ok  ' if r.ok else 'FAIL'} {service.TITLES[r.kind]}: {r.message}" for r in results]
@@ -88,6 +125,10 @@ def rotate_key(as_json):
         count = service.rotate_keys(actor())
     except SecretUnreadable as exc:
         finish(FAILED, {"ok": False, "message": str(exc)}, str(exc), as_json)
-    finish(OK, {"ok": True, "secrets": count},
-           f"Re-encrypted {count} secret(s) with the newest key. Older keys can now be removed "
-           "from DASHBOARD_ENCRYPTION_KEY.", as_json)
+    finish(
+        OK,
+        {"ok": True, "secrets": count},
+        f"Re-encrypted {count} secret(s) with the newest key. Older keys can now be removed "
+        "from DASHBOARD_ENCRYPTION_KEY.",
+        as_json,
+    )

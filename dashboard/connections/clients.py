@@ -6,6 +6,9 @@ from flask import current_app
 
 from dashboard.connections.http import RetryPolicy
 from dashboard.connections.models import ONELOGIN, SCIM, WORKATO_API, Connection
+from dashboard.connections.onelogin import OneLoginClient
+from dashboard.connections.scim import ScimClient
+from dashboard.connections.workato_api import WorkatoApiClient
 
 
 def _timeout() -> float:
@@ -22,18 +25,10 @@ def client_for(connection: Connection, retry: RetryPolicy | None = None):
     secret = secret_of(connection)
     options = {"timeout": _timeout(), "retry": retry or RetryPolicy()}
     if connection.kind == ONELOGIN:
-        from dashboard.connections.onelogin import OneLoginClient
-
         return OneLoginClient(connection.base_url, connection.client_id, secret, **options)
     if connection.kind == SCIM:
-        from dashboard.connections.scim import ScimClient
-
         role_fields = current_app.extensions["dashboard.settings"].DASHBOARD_ROLE_FIELDS
-        return ScimClient(
-            connection.base_url, secret, role_fields=tuple(role_fields), **options
-        )
+        return ScimClient(connection.base_url, secret, role_fields=tuple(role_fields), **options)
     if connection.kind == WORKATO_API:
-        from dashboard.connections.workato_api import WorkatoApiClient
-
         return WorkatoApiClient(connection.base_url, secret, **options)
     raise ValueError(connection.kind)

@@ -63,18 +63,21 @@ def from_exception(service: str, url: str, exc: requests.RequestException, timeo
     host = host_of(url)
     if isinstance(exc, requests.exceptions.SSLError):
         return ConnectionProblem(
-            TLS, service,
+            TLS,
+            service,
             f"The TLS connection to {service} at {host} failed (certificate not trusted, expired, "
             "or for another name). Check the base URL; this server must trust the certificate.",
         )
     if isinstance(exc, requests.exceptions.Timeout):
         return ConnectionProblem(
-            TIMEOUT, service,
+            TIMEOUT,
+            service,
             f"{service} at {host} did not answer within {timeout:g} s. It may be down or slow; "
             "try again, and check the base URL if it keeps happening.",
         )
     return ConnectionProblem(
-        CONNECT, service,
+        CONNECT,
+        service,
         f"Cannot connect to {service} at {host}: the name does not resolve or the connection is "
         "refused. Check the base URL and that this server can reach it.",
     )
@@ -116,10 +119,12 @@ def from_response(
     if status == 404:
         path = urlsplit(response.url or "").path
         return ConnectionProblem(
-            NOT_FOUND, service,
+            NOT_FOUND,
+            service,
             f"{service} at {host} has nothing at {path} (404): the base URL is probably wrong."
             + said,
-            status, detail=detail,
+            status,
+            detail=detail,
         )
     if status == 429:
         wait = retry_after_seconds(response.headers.get("Retry-After"))
@@ -130,26 +135,36 @@ def from_response(
             else "retry in a minute"
         )
         return ConnectionProblem(
-            RATE_LIMITED, service,
-            f"{service} is rate limiting this dashboard (429): {when}.", status,
-            retry_after=wait, detail=detail,
+            RATE_LIMITED,
+            service,
+            f"{service} is rate limiting this dashboard (429): {when}.",
+            status,
+            retry_after=wait,
+            detail=detail,
         )
     if status >= 500:
         return ConnectionProblem(
-            SERVER_ERROR, service,
+            SERVER_ERROR,
+            service,
             f"{service} is failing ({status}); this is on their side. Try again later." + said,
-            status, retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            status,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             detail=detail,
         )
     return ConnectionProblem(
-        REJECTED, service, f"{service} refused the request ({status})." + said, status,
-        detail=detail, scim_type=scim_type,
+        REJECTED,
+        service,
+        f"{service} refused the request ({status})." + said,
+        status,
+        detail=detail,
+        scim_type=scim_type,
     )
 
 
 def bad_response(service: str, what: str) -> ConnectionProblem:
     return ConnectionProblem(
-        BAD_RESPONSE, service,
+        BAD_RESPONSE,
+        service,
         f"{service} answered, but not as expected ({what}). Check that the base URL points at "
         f"the {service} itself.",
     )

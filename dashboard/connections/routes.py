@@ -97,8 +97,11 @@ def disable_scim():
     except service.Invalid as exc:
         flash(exc.message, "error")
     else:
-        flash("SCIM is disabled: the dashboard sends no more SCIM writes. Finish the two manual "
-              "steps below.", "success")
+        flash(
+            "SCIM is disabled: the dashboard sends no more SCIM writes. Finish the two manual "
+            "steps below.",
+            "success",
+        )
     return redirect(url_for(".page") + f"#{SCIM}")
 
 

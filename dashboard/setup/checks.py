@@ -70,9 +70,12 @@ def app_is_saml(facts: Facts, ctx: Context) -> Outcome:
         return _unavailable(app)
     name = app.get("name") or f"app {app.get('id')}"
     if app.get("auth_method") != SAML_AUTH_METHOD:
-        return Outcome(FAILING, f"“{name}” is not a SAML app (auth_method "
-                       f"{app.get('auth_method')}). Add the “SAML with SCIM Provisioner (core user "
-                       "2.0)” app from OneLogin's catalogue and save its id on Connections.")
+        return Outcome(
+            FAILING,
+            f"“{name}” is not a SAML app (auth_method "
+            f"{app.get('auth_method')}). Add the “SAML with SCIM Provisioner (core user "
+            "2.0)” app from OneLogin's catalogue and save its id on Connections.",
+        )
     return Outcome(VERIFIED, f"“{name}” exists and signs users in with SAML.")
 
 
@@ -81,8 +84,11 @@ def provisioning_enabled(facts: Facts, ctx: Context) -> Outcome:
     if absent(app):
         return _unavailable(app)
     if not (app.get("provisioning") or {}).get("enabled"):
-        return Outcome(FAILING, "Provisioning is off. In OneLogin, open the app → Provisioning, "
-                       "tick “Enable provisioning”, and save.")
+        return Outcome(
+            FAILING,
+            "Provisioning is off. In OneLogin, open the app → Provisioning, "
+            "tick “Enable provisioning”, and save.",
+        )
     return Outcome(VERIFIED, "Provisioning is enabled on the app.")
 
 
@@ -102,9 +108,12 @@ def custom_fields_exist(facts: Facts, ctx: Context) -> Outcome:
         return _unavailable(definitions)
     missing = [f for f in ctx.role_fields if f not in _shortnames(definitions)]
     if missing:
-        return Outcome(FAILING, "Missing custom user field(s): " + ", ".join(missing) + ". In "
-                       "OneLogin, Users → Custom User Fields → New User Field, with exactly these "
-                       "short names.")
+        return Outcome(
+            FAILING,
+            "Missing custom user field(s): " + ", ".join(missing) + ". In "
+            "OneLogin, Users → Custom User Fields → New User Field, with exactly these "
+            "short names.",
+        )
     return Outcome(VERIFIED, "Custom user fields exist: " + ", ".join(ctx.role_fields) + ".")
 
 
@@ -113,7 +122,7 @@ def _mapped_field(parameter: dict) -> str | None:
     mapping = parameter.get("user_attribute_mappings") or ""
     for prefix in ("custom_attribute_", "custom_fields.", "custom_field_"):
         if mapping.startswith(prefix):
-            return mapping[len(prefix):]
+            return mapping[len(prefix) :]
     return None
 
 
@@ -126,19 +135,26 @@ def app_parameters(facts: Facts, ctx: Context) -> Outcome:
     for field in ctx.role_fields:
         parameter = parameters.get(field)
         if parameter is None:
-            fixes.append(f"add a parameter “{field}” (Parameters → +) mapped to the custom "
-                         f"field “{field}”")
+            fixes.append(
+                f"add a parameter “{field}” (Parameters → +) mapped to the custom field “{field}”"
+            )
             continue
         if _mapped_field(parameter) != field:
-            fixes.append(f"map parameter “{field}” to the custom field “{field}” (it is "
-                         f"mapped to “{parameter.get('user_attribute_mappings') or 'nothing'}”)")
+            fixes.append(
+                f"map parameter “{field}” to the custom field “{field}” (it is "
+                f"mapped to “{parameter.get('user_attribute_mappings') or 'nothing'}”)"
+            )
         if not parameter.get("include_in_saml_assertion"):
             fixes.append(f"tick “Include in SAML assertion” on parameter “{field}”")
     if fixes:
-        return Outcome(FAILING, "In OneLogin, open the app → Parameters and " + "; ".join(fixes)
-                       + ".")
-    return Outcome(VERIFIED, "Each role field has a parameter mapped to its custom field and "
-                   "included in the SAML assertion.")
+        return Outcome(
+            FAILING, "In OneLogin, open the app → Parameters and " + "; ".join(fixes) + "."
+        )
+    return Outcome(
+        VERIFIED,
+        "Each role field has a parameter mapped to its custom field and "
+        "included in the SAML assertion.",
+    )
 
 
 def scim_accepted(facts: Facts, ctx: Context) -> Outcome:
@@ -153,18 +169,27 @@ def scim_role_schema(facts: Facts, ctx: Context) -> Outcome:
     if absent(value):
         return _unavailable(value)
     if value is None:
-        return Outcome(CANNOT_CHECK, "Workato's SCIM API does not publish /Schemas, so whether it "
-                       "knows the WorkatoRole extension cannot be told from here.")
+        return Outcome(
+            CANNOT_CHECK,
+            "Workato's SCIM API does not publish /Schemas, so whether it "
+            "knows the WorkatoRole extension cannot be told from here.",
+        )
     if not value:
-        return Outcome(FAILING, f"Workato's SCIM API does not list {scim_template.WORKATO_ROLE}. "
-                       "Check the SCIM base URL: it must be the one Workato shows.")
+        return Outcome(
+            FAILING,
+            f"Workato's SCIM API does not list {scim_template.WORKATO_ROLE}. "
+            "Check the SCIM base URL: it must be the one Workato shows.",
+        )
     return Outcome(VERIFIED, "Workato's SCIM API knows the WorkatoRole extension.")
 
 
 def template_maps_roles(facts: Facts, ctx: Context) -> Outcome:
     if ctx.template_body is None:
-        return Outcome(CANNOT_CHECK, "No SCIM JSON template stored yet. Copy it from OneLogin "
-                       "(app → Configuration → SCIM JSON Template) and paste it below.")
+        return Outcome(
+            CANNOT_CHECK,
+            "No SCIM JSON template stored yet. Copy it from OneLogin "
+            "(app → Configuration → SCIM JSON Template) and paste it below.",
+        )
     try:
         parsed = scim_template.parse(ctx.template_body)
     except scim_template.TemplateUnreadable as exc:
@@ -172,8 +197,10 @@ def template_maps_roles(facts: Facts, ctx: Context) -> Outcome:
     problems = scim_template.problems(parsed, ctx.role_fields)
     if problems:
         return Outcome(FAILING, " ".join(problems) + " Then paste it into OneLogin and here.")
-    return Outcome(VERIFIED, "The template lists the WorkatoRole schema and maps every role "
-                   "field to its custom field.")
+    return Outcome(
+        VERIFIED,
+        "The template lists the WorkatoRole schema and maps every role field to its custom field.",
+    )
 
 
 def role_values_known(facts: Facts, ctx: Context) -> Outcome:
@@ -194,8 +221,11 @@ def role_values_known(facts: Facts, ctx: Context) -> Outcome:
                 wrong.append(f"{who}: {field} = “{value}”{_did_you_mean(value, roles)}")
     if wrong:
         shown = "; ".join(wrong[:10]) + (f"; and {len(wrong) - 10} more" if len(wrong) > 10 else "")
-        return Outcome(FAILING, f"Role values not in {source} (names are case-sensitive): {shown}. "
-                       "Fix them on the users in OneLogin.")
+        return Outcome(
+            FAILING,
+            f"Role values not in {source} (names are case-sensitive): {shown}. "
+            "Fix them on the users in OneLogin.",
+        )
     return Outcome(VERIFIED, f"All {len(values)} assigned users' role values are in {source}.")
 
 
@@ -218,30 +248,85 @@ ROLES = "Role fields"
 PROVISION = "Provision users"
 
 ITEMS = (
-    Item("data_monitoring", BEFORE, "Your OneLogin subscription has the Data Monitoring / "
-         "Advanced Security & Compliance capability"),
-    Item("onelogin_api", BEFORE, "The OneLogin API answers with the stored credential",
-         onelogin_reachable, ("onelogin",)),
-    Item("app_saml", ONELOGIN_APP, "The Workato app exists in OneLogin and uses SAML",
-         app_is_saml, ("onelogin",)),
-    Item("provisioning_enabled", ONELOGIN_APP, "Provisioning is enabled on the app",
-         provisioning_enabled, ("onelogin",)),
-    Item("deprovision_actions", ONELOGIN_APP, "“When users are deleted” and “When user accounts "
-         "are suspended” are both set to Suspend"),
-    Item("scim_credentials_in_onelogin", ONELOGIN_APP, "The SCIM base URL and SCIM bearer token "
-         "from Workato are entered in the app's Configuration"),
-    Item("scim_api", WORKATO_SCIM, "The SCIM base URL and token are stored here and accepted by "
-         "Workato", scim_accepted, ("scim",)),
-    Item("scim_role_schema", WORKATO_SCIM, "Workato's SCIM API knows the WorkatoRole extension",
-         scim_role_schema, ("scim",)),
-    Item("scim_template", WORKATO_SCIM, "The SCIM JSON template lists the WorkatoRole schema and "
-         "maps each role field", template_maps_roles),
-    Item("custom_fields", ROLES, "Custom user fields exist for each role field",
-         custom_fields_exist, ("onelogin",)),
-    Item("app_parameters", ROLES, "The app has a parameter per role field, mapped to it and "
-         "included in the SAML assertion", app_parameters, ("onelogin",)),
-    Item("role_values", ROLES, "Every role value in use is a known Workato role (case matters)",
-         role_values_known, ("onelogin", "workato_api")),
+    Item(
+        "data_monitoring",
+        BEFORE,
+        "Your OneLogin subscription has the Data Monitoring / "
+        "Advanced Security & Compliance capability",
+    ),
+    Item(
+        "onelogin_api",
+        BEFORE,
+        "The OneLogin API answers with the stored credential",
+        onelogin_reachable,
+        ("onelogin",),
+    ),
+    Item(
+        "app_saml",
+        ONELOGIN_APP,
+        "The Workato app exists in OneLogin and uses SAML",
+        app_is_saml,
+        ("onelogin",),
+    ),
+    Item(
+        "provisioning_enabled",
+        ONELOGIN_APP,
+        "Provisioning is enabled on the app",
+        provisioning_enabled,
+        ("onelogin",),
+    ),
+    Item(
+        "deprovision_actions",
+        ONELOGIN_APP,
+        "“When users are deleted” and “When user accounts are suspended” are both set to Suspend",
+    ),
+    Item(
+        "scim_credentials_in_onelogin",
+        ONELOGIN_APP,
+        "The SCIM base URL and SCIM bearer token "
+        "from Workato are entered in the app's Configuration",
+    ),
+    Item(
+        "scim_api",
+        WORKATO_SCIM,
+        "The SCIM base URL and token are stored here and accepted by Workato",
+        scim_accepted,
+        ("scim",),
+    ),
+    Item(
+        "scim_role_schema",
+        WORKATO_SCIM,
+        "Workato's SCIM API knows the WorkatoRole extension",
+        scim_role_schema,
+        ("scim",),
+    ),
+    Item(
+        "scim_template",
+        WORKATO_SCIM,
+        "The SCIM JSON template lists the WorkatoRole schema and maps each role field",
+        template_maps_roles,
+    ),
+    Item(
+        "custom_fields",
+        ROLES,
+        "Custom user fields exist for each role field",
+        custom_fields_exist,
+        ("onelogin",),
+    ),
+    Item(
+        "app_parameters",
+        ROLES,
+        "The app has a parameter per role field, mapped to it and included in the SAML assertion",
+        app_parameters,
+        ("onelogin",),
+    ),
+    Item(
+        "role_values",
+        ROLES,
+        "Every role value in use is a known Workato role (case matters)",
+        role_values_known,
+        ("onelogin", "workato_api"),
+    ),
     Item("api_connection", ROLES, "“API connection” is enabled in the app's Configuration"),
     Item("users_in_sync", PROVISION, "Assigned users are in sync with Workato", users_in_sync),
 )

@@ -12,7 +12,12 @@ from dashboard.setup.template import TemplateUnreadable
 
 group = AppGroup("setup", help="The setup checklist and the SCIM JSON template.")
 
-MARKS = {"verified": "ok  ", "failing": "FAIL", "needs_confirmation": "todo", "cannot_check": "----"}
+MARKS = {
+    "verified": "ok  ",
+    "failing": "FAIL",
+    "needs_confirmation": "todo",
+    "cannot_check": "----",
+}
 
 
 @group.command("set-template")

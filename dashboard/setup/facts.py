@@ -31,8 +31,10 @@ class TimedOut:
 
     @property
     def message(self) -> str:
-        return (f"{self.service} did not answer within {self.seconds:g} s; the check gave up "
-                "so the page would not hang. Re-check, or test the connection.")
+        return (
+            f"{self.service} did not answer within {self.seconds:g} s; the check gave up "
+            "so the page would not hang. Re-check, or test the connection."
+        )
 
 
 # Which service each fact comes from, and the fact that proves the service answers.
@@ -42,8 +44,12 @@ SERVICES = {
     "workato_api": ("Workato developer API", "workato_roles"),
 }
 FACT_GROUP = {
-    "onelogin_reachable": "onelogin", "onelogin_app": "onelogin", "custom_fields": "onelogin",
-    "role_values": "onelogin", "scim_reachable": "scim", "scim_role_schema": "scim",
+    "onelogin_reachable": "onelogin",
+    "onelogin_app": "onelogin",
+    "custom_fields": "onelogin",
+    "role_values": "onelogin",
+    "scim_reachable": "scim",
+    "scim_role_schema": "scim",
     "workato_roles": "workato_api",
 }
 ABSENT = (errors.ConnectionProblem, Missing, TimedOut)

@@ -22,8 +22,13 @@ def _page_context(**extra) -> dict:
     groups: dict[str, list] = {}
     for result in service.checklist():
         groups.setdefault(result.group, []).append(result)
-    return {"groups": groups, "paste": service.values_to_paste(), "template": template,
-            "section": "setup", **extra}
+    return {
+        "groups": groups,
+        "paste": service.values_to_paste(),
+        "template": template,
+        "section": "setup",
+        **extra,
+    }
 
 
 @bp.get("")
@@ -83,13 +88,12 @@ def save_template():
     try:
         problems = service.save_template(body, _actor())
     except TemplateUnreadable as exc:
-        return render_template("setup/setup.html", **_page_context(
-            template_error=str(exc), template_draft=body)), 422
+        return render_template(
+            "setup/setup.html", **_page_context(template_error=str(exc), template_draft=body)
+        ), 422
     service.run(["scim_template"])
     if problems:
         flash("Template saved, but it needs fixing: " + " ".join(problems), "error")
     else:
         flash("Template saved; it maps every role field.", "success")
     return redirect(url_for(".page") + "#item-scim_template")
-
-

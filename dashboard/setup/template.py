@@ -64,6 +64,7 @@ def problems(template: dict, role_fields: list[str]) -> list[str]:
         if value is None:
             found.append(f'Map "{field}" to "{placeholder(field)}" in the {WORKATO_ROLE} object.')
         elif value != placeholder(field):
-            found.append(f'"{field}" is mapped to {json.dumps(value)}; it should be '
-                         f'"{placeholder(field)}".')
+            found.append(
+                f'"{field}" is mapped to {json.dumps(value)}; it should be "{placeholder(field)}".'
+            )
     return found

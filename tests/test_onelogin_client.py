@@ -1,0 +1,353 @@
+"""The OneLogin client against the simulator over real HTTP: tokens, paging, retries, and
+failures an admin can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from dashboard.connections import errors
+from dashboard.connections.http import RetryPolicy
+from dashboard.connections.onelogin import SAML, OneLoginClient, after_cursor
+from dashboard.sandbox.onelogin import MANAGE_USERS, READ_ALL, READ_USERS, OneLoginState
+from dashboard.sandbox.onelogin_seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, WORKATO_APP_ID
+from tests.support.onelogin import refusing_port, running, silent_server
+
+JONAS, ELENA, AIKO = 52140004, 52140007, 52140009
+SECRET_LOOKING = "s3cr3t-Value-that-must-not-leak"
+
+
+@pytest.fixture
+def state() -> OneLoginState:
+    return OneLoginState.seeded()
+
+
+@pytest.fixture
+def url(state: OneLoginState) -> Iterator[str]:
+    with running(state) as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The delays the client would have slept between retries; nothing really sleeps."""
+    return []
+
+
+@pytest.fixture
+def connect(url: str, sleeps: list[float]) -> Iterator[Callable[..., OneLoginClient]]:
+    """Make a client (the demo credential unless told otherwise); all are closed after."""
+    made: list[OneLoginClient] = []
+
+    def connect(
+        client_id: str = DEMO_CLIENT_ID,
+        secret: str = DEMO_CLIENT_SECRET,
+        base_url: str | None = None,
+        **options,
+    ) -> OneLoginClient:
+        options.setdefault("retry", RetryPolicy(sleep=sleeps.append))
+        made.append(OneLoginClient(base_url or url, client_id, secret, **options))
+        return made[-1]
+
+    yield connect
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def client(connect) -> OneLoginClient:
+    return connect()
+
+
+def problem_of(call: Callable[[], object]) -> errors.ConnectionProblem:
+    with pytest.raises(errors.ConnectionProblem) as caught:
+        call()
+    return caught.value
+
+
+# --- the credential and its token ------------------------------------------------------
+
+
+def test_check_proves_the_credential_and_names_the_account(client, state) -> None:
+    """check() gets a token and reads once; it answers OneLogin's account id."""
+    assert client.check() == state.account_id
+    assert state.calls["issue_token"] == 1
+    assert state.calls["list_apps"] == 1
+
+
+def test_token_is_fetched_once_and_reused(client, state) -> None:
+    """One token serves every call until it nears expiry."""
+    client.check()
+    client.user(JONAS)
+    list(client.users())
+    assert state.calls["issue_token"] == 1
+
+
+def test_token_is_renewed_just_before_it_expires(connect, state) -> None:
+    """A token is replaced shortly before OneLogin's expires_in runs out, not after."""
+    now = [1000.0]
+    client = connect(clock=lambda: now[0])
+    client.check()
+    now[0] += 36000 - 120
+    client.check()
+    assert state.calls["issue_token"] == 1
+    now[0] += 90  # inside the last minute
+    client.check()
+    assert state.calls["issue_token"] == 2
+
+
+def test_expired_token_is_renewed_once_on_401(client, state) -> None:
+    """A token OneLogin stopped honouring early is renewed once, and the call succeeds."""
+    client.check()
+    state.expire_tokens()
+    assert client.user(JONAS)["username"] == "jonas.weber"
+    assert state.calls["issue_token"] == 2
+
+
+def test_a_second_401_stands(client, state) -> None:
+    """If the renewed token is refused too, the 401 reaches the caller: no loop."""
+    client.check()
+    state.fail_next(401, times=5, path="/api/2/users/")
+    problem = problem_of(lambda: client.user(JONAS))
+    assert problem.kind == errors.UNAUTHORIZED
+    assert state.calls["issue_token"] == 2
+    assert state.calls["get_user"] == 2
+
+
+def test_wrong_secret_is_unauthorized_and_never_echoed(connect, state) -> None:
+    """A wrong secret says to fix the API credential, once, without repeating the secret."""
+    client = connect(secret=SECRET_LOOKING)
+    problem = problem_of(client.check)
+    assert problem.kind == errors.UNAUTHORIZED
+    assert "Developers > API Credentials" in problem.message
+    assert "save it again on Connections" in problem.message
+    for text in (str(problem), repr(problem), problem.detail or "", repr(client)):
+        assert SECRET_LOOKING not in text
+    assert state.calls["issue_token"] == 1  # a wrong secret is not retried
+
+
+def test_token_never_appears_in_a_problem(client, state) -> None:
+    """Even a 403 after a good token carries no token in its message or detail."""
+    client.check()
+    token = next(iter(state.tokens))
+    state.credentials[DEMO_CLIENT_ID].scope = READ_USERS
+    state.tokens.clear()
+    problem = problem_of(lambda: client.app(WORKATO_APP_ID))
+    assert token not in f"{problem!r} {problem}"
+
+
+# --- scopes and failures ---------------------------------------------------------------
+
+
+def test_reading_apps_without_the_scope_is_forbidden_naming_it(connect, state) -> None:
+    """A "Read users" credential cannot read apps: the message names the scopes needed."""
+    state.add_credential("reader", "reader-secret", READ_USERS)
+    problem = problem_of(lambda: connect("reader", "reader-secret").app(WORKATO_APP_ID))
+    assert problem.kind == errors.FORBIDDEN
+    assert '"Read All" or "Manage All"' in problem.message
+    assert problem.detail and "scope" in problem.detail  # OneLogin's own words
+
+
+def test_writing_attributes_without_the_scope_is_forbidden_naming_it(connect, state) -> None:
+    """A "Read All" credential cannot change custom attributes: it needs Manage users/All."""
+    state.add_credential("auditor", "auditor-secret", READ_ALL)
+    client = connect("auditor", "auditor-secret")
+    problem = problem_of(lambda: client.set_custom_attributes(JONAS, {"workato_role": "Admin"}))
+    assert problem.kind == errors.FORBIDDEN
+    assert '"Manage users" or "Manage All"' in problem.message
+    assert state.users[JONAS].custom_attributes["workato_role"] == "admin"
+
+
+def test_manage_users_scope_may_write_attributes(connect, state) -> None:
+    """A "Manage users" credential is enough to change custom attributes."""
+    state.add_credential("hr", "hr-secret", MANAGE_USERS)
+    connect("hr", "hr-secret").set_custom_attributes(JONAS, {"workato_role": "Admin"})
+    assert state.users[JONAS].custom_attributes["workato_role"] == "Admin"
+
+
+def test_wrong_base_url_is_not_found(connect, url) -> None:
+    """A base URL with a path OneLogin does not have says the base URL is probably wrong."""
+    problem = problem_of(connect(base_url=url + "/onelogin").check)
+    assert problem.kind == errors.NOT_FOUND
+    assert "base URL is probably wrong" in problem.message
+
+
+def test_refused_connection_is_connect(connect) -> None:
+    """Nothing listening at the base URL is a connection problem, retried then reported."""
+    with refusing_port() as nowhere:
+        problem = problem_of(connect(base_url=nowhere).check)
+    assert problem.kind == errors.CONNECT
+
+
+def test_silent_server_is_a_timeout(connect, sleeps) -> None:
+    """A server that accepts but never answers times out with the configured timeout."""
+    with silent_server() as silent:
+        client = connect(base_url=silent, timeout=0.05, retry=RetryPolicy(2, sleep=sleeps.append))
+        problem = problem_of(client.check)
+    assert problem.kind == errors.TIMEOUT
+    assert "0.05 s" in problem.message
+    assert len(sleeps) == 1  # retried once, as a transient failure
+
+
+def test_rate_limit_waits_retry_after_then_succeeds(client, state, sleeps) -> None:
+    """A 429 is retried after exactly the Retry-After OneLogin gave, then the call works."""
+    client.check()
+    state.throttle_next(1, retry_after=7, path="/api/2/users/")
+    assert client.user(JONAS)["id"] == JONAS
+    assert sleeps == [7.0]
+
+
+def test_server_errors_are_retried_then_reported(client, state, sleeps) -> None:
+    """5xx answers are retried with backoff, then given up as a server_error."""
+    client.check()
+    state.fail_next(503, times=10, path="/api/2/apps/")
+    problem = problem_of(lambda: client.app(WORKATO_APP_ID))
+    assert problem.kind == errors.SERVER_ERROR
+    assert state.calls["get_app"] == 4
+    assert len(sleeps) == 3
+
+
+def test_custom_attribute_write_is_retried_after_a_fault(client, state) -> None:
+    """The PUT of custom attributes is idempotent, so a 503 is simply retried."""
+    client.check()
+    state.fail_next(503, path=f"/api/1/users/{JONAS}/set_custom_attributes")
+    client.set_custom_attributes(JONAS, {"workato_role": "Admin"})
+    assert state.calls["set_custom_attributes"] == 2
+    assert state.users[JONAS].custom_attributes["workato_role"] == "Admin"
+
+
+# --- reading the tenant ----------------------------------------------------------------
+
+
+def test_users_page_through_lower_case_after_cursor(client, state) -> None:
+    """All users arrive across pages of 100, following a lower-case after-cursor header."""
+    for n in range(240):
+        state.add_user("Paged", f"Person{n}")
+    state.lower_case_headers = True
+    users = list(client.users())
+    assert [u["id"] for u in users] == sorted(state.users)
+    assert len([line for line in state.log if line.startswith("GET /api/2/users?")]) == 3
+    assert users[3]["custom_attributes"]["workato_role"] == "admin"
+
+
+def test_after_cursor_is_found_in_any_letter_case() -> None:
+    """The cursor header is found whatever its case, even in a plain dict."""
+    assert after_cursor({"after-cursor": "abc"}) == "abc"
+    assert after_cursor({"AFTER-CURSOR": " abc "}) == "abc"
+    assert after_cursor({"After-Cursor": ""}) is None
+    assert after_cursor({}) is None
+
+
+def test_users_by_id_with_chosen_fields(client) -> None:
+    """users() can ask for some ids and some fields; the rest stay empty."""
+    users = list(
+        client.users(user_ids=[JONAS, ELENA], fields=["id", "status", "custom_attributes"])
+    )
+    assert [(u["id"], u["status"], u.get("email")) for u in users] == [
+        (JONAS, 1, None),
+        (ELENA, 2, None),
+    ]
+    assert users[0]["custom_attributes"]["workato_role"] == "admin"
+    assert list(client.users(user_ids=[])) == []
+
+
+def test_app_shows_saml_provisioning_and_parameters(client) -> None:
+    """app() reads the Workato app: SAML, provisioning on, role parameters and their flags."""
+    app = client.app(WORKATO_APP_ID)
+    assert app["auth_method"] == SAML
+    assert app["provisioning"] == {"enabled": True}
+    prod = app["parameters"]["workato_role_prod"]
+    assert prod["user_attribute_mappings"] == "custom_attribute_workato_role_prod"
+    assert prod["include_in_saml_assertion"] is False
+    assert app["parameters"]["workato_role"]["include_in_saml_assertion"] is True
+
+
+def test_app_users_come_in_pages_of_up_to_1000(client, state) -> None:
+    """Every assigned user arrives, in pages of 1000."""
+    for n in range(1100):
+        state.roles[700002].user_ids.append(state.add_user("Bulk", f"User{n}").id)
+    users = list(client.app_users(WORKATO_APP_ID))
+    assert [u["id"] for u in users] == state.app_user_ids(WORKATO_APP_ID)
+    assert len([line for line in state.log if "/users?limit=1000" in line]) == 2
+
+
+def test_user_apps_carry_onelogins_provisioning_state(client) -> None:
+    """user_apps() says how OneLogin's own provisioning went for that user."""
+    workato = next(a for a in client.user_apps(AIKO) if a["id"] == WORKATO_APP_ID)
+    assert (workato["provisioning_state"], workato["provisioning_status"]) == (
+        "provisioning_failed",
+        "enabling_failed",
+    )
+
+
+def test_custom_attribute_definitions_from_v2(client) -> None:
+    """The definitions carry short names and display names from the v2 API."""
+    definitions = client.custom_attribute_definitions()
+    assert {"shortname": "workato_role_prod", "name": "Workato role prod"} in definitions
+
+
+def test_custom_attribute_definitions_fall_back_to_v1(client, state) -> None:
+    """Where the v2 path is missing (404), the v1 list of short names is used."""
+    client.check()
+    state.fail_next(404, path="/api/2/users/custom_attributes")
+    names = [a["shortname"] for a in client.custom_attribute_definitions()]
+    assert names == ["workato_role", "workato_role_test", "workato_role_prod", "employee_id"]
+    assert state.calls["custom_attributes_v1"] == 1
+
+
+def test_set_custom_attributes_writes_and_clears(client, state) -> None:
+    """Values are written; None clears a field."""
+    client.set_custom_attributes(JONAS, {"workato_role": "Admin", "workato_role_prod": None})
+    assert client.user(JONAS)["custom_attributes"]["workato_role"] == "Admin"
+    assert state.users[JONAS].custom_attributes["workato_role_prod"] is None
+
+
+def test_unknown_custom_attribute_is_rejected_in_onelogins_words(client) -> None:
+    """Writing a field that does not exist is refused, with OneLogin's list of valid ones."""
+    problem = problem_of(lambda: client.set_custom_attributes(JONAS, {"workato_rol": "Admin"}))
+    assert problem.kind == errors.REJECTED
+    assert problem.detail.startswith("input custom_attributes is not valid")
+    assert "workato_role_prod" in problem.message
+
+
+def test_roles_that_give_the_app_and_their_members(client) -> None:
+    """app_roles() lists the roles granting the app; role_users() lists their members."""
+    roles = client.app_roles(WORKATO_APP_ID)
+    assert [r["name"] for r in roles] == ["Workato Admins", "Workato Users"]
+    maya = {"id": 52140001, "name": "Maya Chen", "username": "maya.chen"}
+    assert list(client.role_users(roles[0]["id"])) == [maya]
+
+
+def test_events_page_with_after_cursor(client, state) -> None:
+    """events() gives 50 a page, newest first, and a cursor until the last page."""
+    for n in range(70):
+        state.add_event(51, created_at=f"2025-04-01T10:{n // 60:02d}:{n % 60:02d}.000Z")
+    first, cursor = client.events(event_type_ids=[51])
+    assert len(first) == 50 and cursor
+    rest, end = client.events(event_type_ids=[51], cursor=cursor)
+    assert (len(rest), end) == (20, None)
+    assert {e["id"] for e in first}.isdisjoint(e["id"] for e in rest)
+
+
+def test_events_since_a_moment(client) -> None:
+    """since narrows the events to those at or after the moment, whatever its time zone."""
+    events, _ = client.events(since=datetime(2025, 3, 3, 9, 25, tzinfo=UTC))
+    assert len(events) == 3
+    naive, _ = client.events(since=datetime(2025, 3, 3, 9, 25))
+    assert naive == events
+
+
+def test_event_types_name_each_id(client) -> None:
+    """event_types() maps ids to OneLogin's names."""
+    names = {t["id"]: t["name"] for t in client.event_types()}
+    assert names[4] == "USER_ASSIGNED_ROLE"
+
+
+def test_an_answer_missing_what_onelogin_always_sends_is_a_bad_response(client, state) -> None:
+    """An answer without the fields OneLogin always sends says so, not a KeyError."""
+    state.event_types = [{"name": "NO_ID"}]
+    problem = problem_of(client.event_types)
+    assert problem.kind == errors.BAD_RESPONSE
+    assert "event types" in problem.message
