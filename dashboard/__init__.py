@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, instance_path: str | None = Non
     setup_blueprints(app, settings)
     setup_errors(app)
     setup_commands(app)
+    setup_sandbox(app, settings)
     return app
 
 
@@ -211,13 +212,23 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(connections_bp)
     app.register_blueprint(setup_bp)
     if settings.DASHBOARD_DEMO:  # the sandbox never exists outside demo mode
+        from dashboard.sandbox.console import bp as console_bp
         from dashboard.sandbox.routes import bp as sandbox_bp
 
         app.register_blueprint(sandbox_bp)
+        app.register_blueprint(console_bp)
 
     @app.context_processor
     def inject_demo() -> dict:
         return {"demo_mode": settings.DASHBOARD_DEMO}
+
+
+def setup_sandbox(app: Flask, settings: Settings) -> None:
+    """Demo mode: serve the OneLogin and Workato stand-ins from this process."""
+    if settings.DASHBOARD_DEMO:
+        from dashboard.sandbox.services import mount
+
+        mount(app, settings.SAML_SP_BASE_URL)
 
 
 def setup_errors(app: Flask) -> None:

@@ -108,3 +108,56 @@ def test_admin_signs_in_through_the_demo_idp_and_lands_on_the_overview(demo_serv
             browser.close()
     # A CSP violation (inline script or style) or a script error shows up here.
     assert problems == []
+
+
+def test_demo_admin_connects_the_sandbox_and_fixes_the_seeded_problems(demo_server, tmp_path):
+    """The demo's story: store credentials, see the checklist go red for the seeded reasons,
+    follow the page's own instructions, see it go green."""
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(demo_server + "/connections")
+            page.get_by_role("button", name=re.compile("Ada Admin")).click()
+            page.get_by_role("button", name="Use the demo sandbox").click()
+            expect(page.get_by_text("now point at the demo sandbox")).to_be_visible()
+            for kind in ("onelogin", "scim", "workato_api"):
+                page.locator(f"#{kind}").get_by_role("button", name="Test connection").click()
+                expect(page.locator(f"#{kind} .state")).to_have_text("Working")
+
+            page.goto(demo_server + "/setup")
+            page.get_by_role("button", name="Re-check all").click()
+            parameters = page.locator("#item-app_parameters")
+            expect(parameters).to_contain_text("Failing")
+            expect(parameters).to_contain_text(
+                "tick “Include in SAML assertion” on parameter “workato_role_prod”"
+            )
+            expect(page.locator("#item-role_values")).to_contain_text("did you mean “Admin”?")
+            expect(page.locator("#item-scim_template")).to_contain_text('Map "workato_role_prod"')
+            page.screenshot(path=str(tmp_path / "setup-red.png"), full_page=True)
+
+            # Follow the instructions: in (sandbox) OneLogin, then paste the template here.
+            page.goto(demo_server + "/sandbox/console")
+            page.get_by_label("Include workato_role_prod in the SAML assertion").check()
+            page.get_by_role("button", name="Save app").click()
+            page.get_by_label("workato_role of jonas.weber@example.com").fill("Admin")
+            jonas = page.locator("tr", has_text="jonas.weber@example.com")
+            jonas.get_by_role("button", name="Save").click()
+            expect(page.get_by_text("jonas.weber@example.com was saved")).to_be_visible()
+            page.goto(demo_server + "/setup")
+            page.get_by_text("Show the full SCIM JSON template").click()
+            page.get_by_label("Paste the template").fill(
+                page.locator("#paste-template").inner_text()
+            )
+            page.get_by_role("button", name="Save template").click()
+            expect(page.get_by_text("it maps every role field")).to_be_visible()
+            page.get_by_role("button", name="Re-check all").click()
+            for item in ("app_parameters", "role_values", "scim_template", "scim_role_schema"):
+                expect(page.locator(f"#item-{item} .state")).to_have_text("Verified")
+            page.screenshot(path=str(tmp_path / "setup-green.png"), full_page=True)
+        finally:
+            browser.close()
+    assert problems == []

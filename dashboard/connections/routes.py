@@ -34,6 +34,7 @@ def _context(errors: dict | None = None, kind: str | None = None) -> dict:
         "titles": service.TITLES,
         "examples": service.EXAMPLES,
         "secret_names": service.SECRET_NAMES,
+        "secret_labels": service.SECRET_LABELS,
         "errors": errors or {},
         "error_kind": kind,
         "form": request.form if kind else {},
@@ -80,10 +81,7 @@ def test(kind: str):
     kind = _kind(kind)
     service.try_connection(kind, _actor())
     return render(
-        "connections/connections.html",
-        partial="connections/_test_result.html",
-        connection=service.get(kind),
-        **_context(),
+        "connections/connections.html", partial="connections/_card.html", kind=kind, **_context()
     )
 
 

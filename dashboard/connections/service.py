@@ -26,6 +26,7 @@ EXAMPLES = {
     WORKATO_API: "https://www.workato.com",
 }
 SECRET_NAMES = {ONELOGIN: "client secret", SCIM: "SCIM token", WORKATO_API: "API token"}
+SECRET_LABELS = {ONELOGIN: "Client secret", SCIM: "SCIM token", WORKATO_API: "API token"}
 
 
 class Invalid(ValueError):
