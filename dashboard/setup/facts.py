@@ -92,11 +92,37 @@ def onelogin_facts(client, app_id: int, role_fields: list[str]) -> Callable[[Fac
     def fetch(facts: Facts) -> None:
         if not _record(facts, "onelogin_reachable", lambda: client.check() or True):
             return
-        _record(facts, "onelogin_app", lambda: client.app(app_id))
+        _record(facts, "onelogin_app", _naming_the_app(app_id, lambda: client.app(app_id)))
         _record(facts, "custom_fields", client.custom_attribute_definitions)
-        _record(facts, "role_values", lambda: _role_values(client, app_id, role_fields))
+        _record(
+            facts,
+            "role_values",
+            _naming_the_app(app_id, lambda: _role_values(client, app_id, role_fields)),
+        )
 
     return fetch
+
+
+def _naming_the_app(app_id: int, fetch: Callable[[], Any]) -> Callable[[], Any]:
+    """OneLogin answers 404 for an app id it does not know; the base URL was just proven
+    right (the credential read from it), so say which value to fix."""
+
+    def fetch_or_explain() -> Any:
+        try:
+            return fetch()
+        except errors.ConnectionProblem as problem:
+            if problem.kind != errors.NOT_FOUND:
+                raise
+            raise errors.ConnectionProblem(
+                errors.NOT_FOUND,
+                problem.service,
+                f"OneLogin has no app with id {app_id}: check the Workato app id saved on "
+                "Connections (the number in the app's URL in OneLogin's admin console).",
+                problem.status,
+                detail=problem.detail,
+            ) from None
+
+    return fetch_or_explain
 
 
 def _role_values(client, app_id: int, role_fields: list[str]) -> dict[str, dict[str, str]]:
