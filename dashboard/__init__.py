@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.extensions import csrf, db, login_manager, migrate
+from dashboard.private_files import read_or_create
 from dashboard.settings import ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,12 +83,7 @@ def _secret_key(app: Flask, settings: Settings) -> str:
     """SECRET_KEY from the environment, else a key file made once in the instance folder."""
     if settings.SECRET_KEY is not None:
         return settings.SECRET_KEY.get_secret_value()
-    path = Path(app.instance_path) / "secret_key"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return read_or_create(Path(app.instance_path) / "secret_key", lambda: secrets.token_urlsafe(48))
 
 
 def database_url(app: Flask, settings: Settings) -> str:

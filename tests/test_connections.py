@@ -225,3 +225,28 @@ def test_the_default_key_file_is_private(app):
 
     key_file = Path(app.instance_path) / "encryption_key"
     assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_moving_a_connection_to_another_host_needs_the_secret_again(admin_client, app):
+    """Else the stored token could be sent to any host with "Test connection"."""
+    save_scim(admin_client)
+    response = save_scim(admin_client, base_url="https://attacker.example/scim/v2", secret="")
+    assert response.status_code == 422
+    assert "The host changed: enter the SCIM token again" in response.get_data(as_text=True)
+    assert stored(app, "scim").base_url == "https://workato.example/scim/v2"
+    assert save_scim(admin_client, base_url="https://other.example/v2").status_code == 302
+
+
+def test_changing_a_connection_forgets_its_last_test(admin_client, app):
+    save_scim(admin_client, base_url="http://127.0.0.1:9/v2")
+    admin_client.post("/connections/scim/test", data={"csrf_token": token(admin_client)})
+    assert stored(app, "scim").last_test_at is not None
+    save_scim(admin_client, base_url="http://127.0.0.1:9/v3", secret="")
+    assert stored(app, "scim").last_test_at is None
+
+
+def test_values_longer_than_their_columns_are_refused_not_crashed(admin_client, app):
+    long_url = "https://workato.example/" + "a" * 600
+    assert save_scim(admin_client, base_url=long_url).status_code == 422
+    assert save_onelogin(admin_client, app_id=str(2**31)).status_code == 422
+    assert save_onelogin(admin_client, client_id="c" * 300).status_code == 422

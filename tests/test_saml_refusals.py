@@ -243,6 +243,25 @@ class TestIdpInitiatedAllowed:
         assert response.location == "/audit"
         assert client.get("/audit").status_code == 200
 
+    def test_two_posts_racing_past_the_replay_check_let_only_one_in(
+        self, sign_in, app, client, monkeypatch
+    ):
+        """The primary key settles a race the replay lookup cannot see; the loser is audited."""
+        from dashboard.auth.models import SeenAssertion
+
+        xml = sign_in.response(None, ADMIN_EMAIL, [ADMINS])
+        assert sign_in.post(xml, None).status_code == 302
+        real_get = db.session.get
+        # As if the winner had not committed yet when the loser looked.
+        monkeypatch.setattr(
+            db.session, "get",
+            lambda model, key: None if model is SeenAssertion else real_get(model, key),
+        )
+        again = sign_in.in_new_browser().post(xml, None)
+        assert again.status_code == 400
+        assert audit_rows(app)[-1]["details"]["reason"] == "replayed"
+        assert count_rows(app, "login_sessions") == 1
+
     def test_the_same_unsolicited_assertion_twice_is_refused(self, sign_in, app, client):
         xml = sign_in.response(None, ADMIN_EMAIL, [ADMINS])
         assert sign_in.post(xml, None).status_code == 302
@@ -250,3 +269,37 @@ class TestIdpInitiatedAllowed:
         assert again.status_code == 400
         assert audit_rows(app)[-1]["details"]["reason"] == "replayed"
         assert count_rows(app, "login_sessions") == 1
+
+
+def test_an_assertion_without_expiry_is_refused(sign_in, app, client, monkeypatch):
+    """Without NotOnOrAfter the replay store could not know how long to remember it."""
+    from onelogin.saml2.response import OneLogin_Saml2_Response
+
+    monkeypatch.setattr(OneLogin_Saml2_Response, "get_assertion_not_on_or_after", lambda _: None)
+    request_id, relay = sign_in.start()
+    xml = sign_in.response(request_id, ADMIN_EMAIL, [ADMINS])
+    assert_refused(sign_in.post(xml, relay), app, client, {"no_expiry"})
+
+
+def test_accepted_assertions_are_remembered_past_their_expiry_by_the_clock_skew(sign_in, app):
+    from dashboard.auth.models import SeenAssertion
+    from dashboard.auth.saml import CLOCK_SKEW_SECONDS
+
+    request_id, relay = sign_in.start()
+    sign_in.post(sign_in.response(request_id, ADMIN_EMAIL, [ADMINS]), relay)
+    with app.app_context():
+        seen = db.session.scalars(db.select(SeenAssertion)).one()
+        # pysaml2 gives the subject confirmation 5 minutes; we keep it 5 minutes more.
+        remaining = (seen.not_on_or_after - datetime.now(UTC)).total_seconds()
+        assert 5 * 60 + CLOCK_SKEW_SECONDS - 60 < remaining <= 5 * 60 + CLOCK_SKEW_SECONDS
+
+
+def test_stale_sign_in_requests_are_pruned_when_a_new_one_starts(sign_in, app, client):
+    stale_id, _ = sign_in.start()
+    with app.app_context():
+        db.session.get(SamlRequest, stale_id).expires_at = datetime.now(UTC) - timedelta(hours=1)
+        db.session.commit()
+    sign_in.in_new_browser().start()
+    with app.app_context():
+        assert db.session.get(SamlRequest, stale_id) is None
+        assert db.session.scalar(db.select(db.func.count()).select_from(SamlRequest)) == 1

@@ -304,7 +304,7 @@ def test_disabled_scim_is_said_and_is_not_a_failure(ready):
     for item_id in SCIM_ITEMS:
         item = by_id(document)[item_id]
         assert item["state"] == "cannot_check"
-        assert item["message"] == "SCIM is disabled on Connections; re-enable it to check."
+        assert item["message"] == "SCIM is disabled on Connections; re-enable it there to check this."
     assert by_id(document)["app_saml"]["state"] == "verified"
     assert document["ok"] is True and code == 0
 
@@ -396,4 +396,36 @@ def test_an_unknown_app_id_is_named_as_the_problem(ready, onelogin_url):
         assert by_id(document)[item_id]["state"] == "failing"
         assert "999" in message and "app id" in message and "Connections" in message
         assert "base URL" not in message
+    assert code == 1
+
+
+def test_an_answer_of_the_wrong_shape_fails_its_item_instead_of_the_page(ready, tenant, app):
+    """A parameter mapping that is not text: the item fails with a message, no 500."""
+    tenant.apps[WORKATO_APP_ID].parameters["workato_role"].user_attribute_mappings = 5
+    code, document, _ = cli_check(ready)
+    item = by_id(document)["app_parameters"]
+    assert item["state"] == "failing"
+    assert "not as expected" in item["message"]
+    assert code == 1
+
+
+def test_disabling_scim_shows_at_once_instead_of_the_last_green_check(ready, app):
+    """The checklist must not keep saying "verified" for SCIM after it was disabled."""
+    run(app)
+    assert stored(app)["scim_api"].state == "verified"
+    with app.app_context():
+        connections.disable_scim("t", clear_token=False)
+        shown = {r.id: r for r in setup.checklist()}
+    assert shown["scim_api"].state == "cannot_check"
+    assert "SCIM is disabled" in shown["scim_role_schema"].message
+
+
+def test_a_secret_no_key_can_decrypt_fails_the_checks_for_monitoring(ready, make_app):
+    """Monitoring must see that every live check is dead, not "cannot check"."""
+    from cryptography.fernet import Fernet
+
+    other = make_app(DASHBOARD_ENCRYPTION_KEY=Fernet.generate_key().decode())
+    code, document, _ = cli_check(other)
+    assert by_id(document)["onelogin_api"]["state"] == "failing"
+    assert "cannot be decrypted" in by_id(document)["onelogin_api"]["message"]
     assert code == 1

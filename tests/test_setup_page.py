@@ -94,3 +94,14 @@ def test_values_to_paste_include_the_urn_and_the_block(admin_client):
     assert template.WORKATO_ROLE in page
     assert "{$user.custom_fields.workato_role_prod}" in page
     assert 'data-copy="paste-block"' in page
+
+
+def test_confirming_twice_keeps_the_first_confirmation_and_audits_it_once(app):
+    from dashboard.setup import service
+
+    with app.app_context():
+        service.confirm("api_connection", "first@example.com")
+        service.confirm("api_connection", "second@example.com")
+        item = next(r for r in service.checklist() if r.id == "api_connection")
+    assert item.confirmed_by == "first@example.com"
+    assert [r["action"] for r in audit_rows(app)].count("setup.confirmed") == 1

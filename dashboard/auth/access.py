@@ -42,7 +42,7 @@ def enforce() -> Response | None:
     if changes_state and not current_user.is_admin and not getattr(view, "viewer_may_post", False):
         audit.record(
             "auth.forbidden",
-            actor=current_user.email or current_user.login.name_id,
+            actor=current_user.actor,
             outcome="refused",
             details={"method": request.method, "path": request.path},
         )

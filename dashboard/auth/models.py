@@ -44,6 +44,11 @@ class Account(UserMixin, db.Model):
     def is_admin(self) -> bool:
         return self.role == ADMIN
 
+    @property
+    def actor(self) -> str:
+        """How the audit trail names this person."""
+        return self.email or (self.login.name_id if self.login else f"account:{self.id}")
+
 
 class SamlIdentity(db.Model):
     """An identity asserted by an IdP, linked to one account (kept apart from it)."""

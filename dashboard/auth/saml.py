@@ -66,7 +66,7 @@ class SamlConfig:
     base_url: str
     idp: dict[str, Any]
     sp_cert: str | None
-    sp_key: str | None
+    sp_key: str | None = field(repr=False)
     role_attribute: str
     admin_values: tuple[str, ...]
     viewer_values: tuple[str, ...]
@@ -297,15 +297,21 @@ def validate_response(
             "wrong_destination", f"The sign-in response was not addressed to {config.acs_url}."
         )
     not_on_or_after = response.get_assertion_not_on_or_after()
-    name_id = response.get_nameid()
+    if not not_on_or_after:
+        # The Web Browser SSO profile requires it; without it the replay store could not
+        # know how long to remember this assertion.
+        raise SamlRefused(
+            "no_expiry",
+            "The sign-in response's assertion has no expiry (SubjectConfirmationData "
+            "NotOnOrAfter), which SAML requires.",
+        )
     return Assertion(
         issuer=config.idp_entity_id,
-        name_id=name_id,
+        name_id=response.get_nameid(),
         session_index=response.get_session_index(),
         assertion_id=response.get_assertion_id(),
-        not_on_or_after=datetime.fromtimestamp(not_on_or_after, UTC)
-        if not_on_or_after
-        else datetime.now(UTC),
+        # Kept past expiry by the skew python3-saml allows, so it cannot be replayed then.
+        not_on_or_after=datetime.fromtimestamp(not_on_or_after + CLOCK_SKEW_SECONDS, UTC),
         attributes={k: [str(v) for v in vs] for k, vs in response.get_attributes().items()},
     )
 

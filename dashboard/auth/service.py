@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from flask import current_app
 from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
+from sqlalchemy.exc import IntegrityError
 
 from dashboard import audit
 from dashboard.auth import saml, sessions
@@ -58,6 +59,7 @@ def config() -> saml.SamlConfig:
 def begin_sign_in(data: dict, next_path: str) -> str:
     """Record an AuthnRequest and return the IdP URL to send the browser to."""
     url, request_id = saml.authn_request(config(), data, next_path)
+    _prune()  # this public route is where the table grows, so it is kept small here
     _remember_request(request_id, "authn")
     db.session.commit()
     return url
@@ -77,6 +79,14 @@ def complete_sign_in(data: dict, saml_response: str, relay_state: str | None) ->
     """
     try:
         result = _accept(data, saml_response, relay_state)
+        audit.record(
+            "auth.sign_in",
+            actor=result.account.actor,
+            outcome="success",
+            details={"role": result.login.role, "name_id": result.login.name_id},
+        )
+        _prune()
+        db.session.commit()
     except saml.SamlRefused as exc:
         db.session.rollback()
         audit.record(
@@ -88,15 +98,8 @@ def complete_sign_in(data: dict, saml_response: str, relay_state: str | None) ->
         _prune()
         db.session.commit()
         raise
-    audit.record(
-        "auth.sign_in",
-        actor=result.account.email or result.login.name_id,
-        outcome="success",
-        details={"role": result.login.role, "name_id": result.login.name_id},
-    )
-    _prune()
-    db.session.commit()
     return result
+
 
 
 def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
@@ -129,7 +132,7 @@ def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
             )
     assertion = saml.validate_response(cfg, data, saml_response, request_id)
     if db.session.get(SeenAssertion, assertion.assertion_id) is not None:
-        raise saml.SamlRefused("replayed", "This sign-in response was already used once.")
+        raise _replayed()
     if pending is not None:
         if pending.consumed_at is not None:
             raise saml.SamlRefused("request_reused", "This sign-in request was already answered.")
@@ -141,6 +144,12 @@ def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
     db.session.add(
         SeenAssertion(id=assertion.assertion_id, not_on_or_after=assertion.not_on_or_after)
     )
+    try:
+        # Two posts of one response can both pass the lookup above; the primary key lets
+        # only one through (PostgreSQL makes the second wait here, then refuses it).
+        db.session.flush()
+    except IntegrityError:
+        raise _replayed() from None
     role = _role_for(cfg, assertion)
     if role is None:
         raise NotAllowed(
@@ -152,6 +161,10 @@ def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
     account.last_sign_in_at = now
     login = sessions.start(account, role, assertion.name_id, assertion.session_index)
     return SignIn(account=account, login=login, next_path=next_path)
+
+
+def _replayed() -> saml.SamlRefused:
+    return saml.SamlRefused("replayed", "This sign-in response was already used once.")
 
 
 def _role_for(cfg: saml.SamlConfig, assertion: saml.Assertion) -> str | None:
@@ -205,7 +218,7 @@ def sign_out(account: Account, data: dict, reason: str = "sign_out") -> str | No
     sessions.end(login, reason)
     audit.record(
         "auth.sign_out",
-        actor=account.email or login.name_id,
+        actor=account.actor,
         outcome="success",
         details={"single_logout": config().has_single_logout},
     )
@@ -261,7 +274,7 @@ def _process_logout_message(data: dict, account: Account | None) -> str | None:
             sessions.end(account.login, "idp_logout")
             audit.record(
                 "auth.sign_out",
-                actor=account.email or account.login.name_id,
+                actor=account.actor,
                 outcome="success",
                 details={"initiated_by": "idp"},
             )

@@ -20,7 +20,7 @@ def _kind(kind: str) -> str:
 
 
 def _actor() -> str:
-    return current_user.email or current_user.login.name_id
+    return current_user.actor
 
 
 @bp.get("")

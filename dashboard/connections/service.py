@@ -4,8 +4,10 @@ each change is audited (never with a secret) and committed here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from dashboard import audit
 from dashboard.connections import errors
@@ -27,6 +29,11 @@ EXAMPLES = {
 }
 SECRET_NAMES = {ONELOGIN: "client secret", SCIM: "SCIM token", WORKATO_API: "API token"}
 SECRET_LABELS = {ONELOGIN: "Client secret", SCIM: "SCIM token", WORKATO_API: "API token"}
+
+
+# The columns' sizes (PostgreSQL enforces them; SQLite would not).
+MAX_URL = 512
+MAX_CLIENT_ID = 256
 
 
 class Invalid(ValueError):
@@ -73,9 +80,11 @@ def save(
         base_url = check_base_url(base_url, EXAMPLES[kind])
     except BadBaseUrl as exc:
         raise Invalid("base_url", str(exc)) from None
+    if len(base_url) > MAX_URL:
+        raise Invalid("base_url", f"The base URL is longer than {MAX_URL} characters.")
     if kind == ONELOGIN:
         client_id = (client_id or "").strip()
-        if not client_id:
+        if not client_id or len(client_id) > MAX_CLIENT_ID:
             raise Invalid("client_id", "Enter the API client id from OneLogin.")
         app_id = _app_id(app_id)
     connection = get(kind)
@@ -85,9 +94,15 @@ def save(
             raise Invalid("secret", f"The {SECRET_NAMES[kind]} is empty.")
     elif connection is None or not connection.has_secret:
         raise Invalid("secret", f"Enter the {SECRET_NAMES[kind]}.")
+    elif _origin(connection.base_url) != _origin(base_url):
+        # Otherwise anyone at an admin's keyboard could send the stored secret to a host of
+        # their choosing with "Test connection".
+        raise Invalid(
+            "secret",
+            f"The host changed: enter the {SECRET_NAMES[kind]} again to send it to the new one.",
+        )
     now = utcnow()
-    created = connection is None
-    if created:
+    if connection is None:
         connection = Connection(kind=kind)
         db.session.add(connection)
     before = _public_view(connection)
@@ -96,20 +111,39 @@ def save(
     connection.app_id = app_id if kind == ONELOGIN else None
     connection.saved_by, connection.saved_at = actor, now
     if secret is not None:
-        _store_secret(connection, secret, actor, now)
+        _set_secret(connection, secret, actor, now)
     after = _public_view(connection)
+    changed = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
+    if changed:
+        _forget_test(connection)  # the last test was of other settings
     audit.record(
         "connection.saved",
         actor=actor,
         outcome="success",
         details={
             "connection": kind,
-            "changed": {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v},
+            "changed": changed,
             "secret": "replaced" if secret is not None else "unchanged",
         },
     )
-    db.session.commit()
+    _commit_once_per_kind(kind)
     return connection
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port
+
+
+def _commit_once_per_kind(kind: str) -> None:
+    """Two first saves at once collide on the unique kind: the second is told to retry."""
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Invalid(
+            "base_url", f"Someone saved the {TITLES[kind]} at the same moment; reload and retry."
+        ) from None
 
 
 def _app_id(value: str | int | None) -> int:
@@ -117,7 +151,7 @@ def _app_id(value: str | int | None) -> int:
         app_id = int(str(value).strip())
     except ValueError:
         app_id = 0
-    if app_id <= 0:
+    if not 0 < app_id < 2**31:
         raise Invalid(
             "app_id",
             "Enter the numeric id of the Workato app in OneLogin (the number in the app's URL "
@@ -126,11 +160,16 @@ def _app_id(value: str | int | None) -> int:
     return app_id
 
 
-def _store_secret(connection: Connection, secret: str, actor: str, now) -> None:
-    connection.secret_ciphertext = vault().encrypt(secret)
-    connection.secret_last4 = secret[-4:] if len(secret) >= 12 else None
+def _set_secret(connection: Connection, secret: str | None, actor: str, now) -> None:
+    """Store (or, with None, clear) the secret; whatever the last test said is void."""
+    connection.secret_ciphertext = vault().encrypt(secret) if secret is not None else None
+    # Short secrets would be half given away by their last four characters.
+    connection.secret_last4 = secret[-4:] if secret is not None and len(secret) >= 12 else None
     connection.secret_saved_by, connection.secret_saved_at = actor, now
-    # Whatever the last test said was about the old secret.
+    _forget_test(connection)
+
+
+def _forget_test(connection: Connection) -> None:
     connection.last_test_at = connection.last_test_ok = connection.last_test_message = None
 
 
@@ -213,8 +252,7 @@ def disable_scim(actor: str, clear_token: bool) -> None:
     connection.enabled = False
     connection.disabled_by, connection.disabled_at = actor, utcnow()
     if clear_token and connection.has_secret:
-        connection.secret_ciphertext = connection.secret_last4 = None
-        connection.secret_saved_by, connection.secret_saved_at = actor, utcnow()
+        _set_secret(connection, None, actor, utcnow())
     audit.record(
         "connection.scim_disabled",
         actor=actor,

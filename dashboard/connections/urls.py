@@ -24,13 +24,12 @@ def check_base_url(url: str, example: str) -> str:
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise BadBaseUrl(f"{url!r} is not a URL; it should look like {example}.")
+        raise BadBaseUrl(f"That is not a URL; it should look like {example}.")
     if parts.username or parts.password:
         raise BadBaseUrl("Do not put credentials in the URL; store them in their own fields.")
+    # The URL is not echoed back: a token pasted into it would be shown again.
     if parts.query or parts.fragment:
-        raise BadBaseUrl(f"{url!r} has a query or fragment; give only the base, like {example}.")
+        raise BadBaseUrl(f"The URL has a query or fragment; give only the base, like {example}.")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise BadBaseUrl(
-            f"{url!r} uses plain http. Use https (plain http is allowed only to this machine)."
-        )
+        raise BadBaseUrl("The URL uses plain http. Use https (plain http only to this machine).")
     return url.rstrip("/")

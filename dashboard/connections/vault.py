@@ -8,11 +8,11 @@ keys can be dropped. Without the variable, a key file is made once in the instan
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from dashboard.private_files import read_or_create
 from dashboard.settings import ConfigError
 
 KEY_FILE = "encryption_key"
@@ -64,9 +64,5 @@ class Vault:
 def load_vault(configured: str | None, instance_path: Path) -> Vault:
     if configured:
         return Vault([k.strip() for k in configured.split(",") if k.strip()])
-    path = instance_path / KEY_FILE
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(Fernet.generate_key().decode())
-    return Vault([path.read_text().strip()])
+    key = read_or_create(instance_path / KEY_FILE, lambda: Fernet.generate_key().decode())
+    return Vault([key])

@@ -21,7 +21,7 @@ def _sandbox() -> Sandbox:
 
 
 def _actor() -> str:
-    return current_user.email or current_user.login.name_id
+    return current_user.actor
 
 
 def seeded_template(role_fields: list[str]) -> str:

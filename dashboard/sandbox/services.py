@@ -12,7 +12,6 @@ without ever showing them. The tenants live in memory: a restart starts them afr
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from dashboard.private_files import read_or_create
 from dashboard.sandbox import onelogin, workato_api, workato_scim
 from dashboard.sandbox.onelogin_seed import WORKATO_APP_ID
 
@@ -50,18 +50,17 @@ class Sandbox:
 
 
 def _credentials(folder: Path) -> dict[str, str]:
-    path = folder / "sandbox-credentials.json"
-    if not path.exists():
-        values = {
-            "onelogin_client_id": "sandbox-" + secrets.token_hex(6),
-            "onelogin_client_secret": secrets.token_urlsafe(24),
-            "scim_token": secrets.token_urlsafe(24),
-            "workato_api_token": secrets.token_urlsafe(24),
-        }
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(values, handle)
-    return json.loads(path.read_text())
+    def make() -> str:
+        return json.dumps(
+            {
+                "onelogin_client_id": "sandbox-" + secrets.token_hex(6),
+                "onelogin_client_secret": secrets.token_urlsafe(24),
+                "scim_token": secrets.token_urlsafe(24),
+                "workato_api_token": secrets.token_urlsafe(24),
+            }
+        )
+
+    return json.loads(read_or_create(folder / "sandbox-credentials.json", make))
 
 
 def mount(app: Flask, base_url: str) -> Sandbox:

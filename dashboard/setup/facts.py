@@ -8,6 +8,7 @@ worker threads only talk HTTP.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ class Facts:
     values: dict[str, Any] = field(default_factory=dict)
     timed_out: set[str] = field(default_factory=set)  # groups still running at the deadline
     timeout: float = 0.0
+    # Set at the deadline: fetchers still running make no further calls.
+    cancelled: threading.Event = field(default_factory=threading.Event)
 
     def get(self, name: str) -> Any:
         if name in self.values:
@@ -80,10 +83,17 @@ def absent(value: Any) -> bool:
 
 def _record(facts: Facts, name: str, fetch: Callable[[], Any]) -> bool:
     """Fetch one fact; False when the service failed (the later calls would fail too)."""
+    if facts.cancelled.is_set():
+        return False
     try:
         facts.values[name] = fetch()
     except errors.ConnectionProblem as problem:
         facts.values[name] = problem
+        return False
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # An answer of the wrong shape: say so for this fact, keep the page working.
+        service = SERVICES[FACT_GROUP[name]][0]
+        facts.values[name] = errors.bad_response(service, f"{type(exc).__name__} reading it")
         return False
     return True
 
@@ -133,7 +143,7 @@ def _role_values(client, app_id: int, role_fields: list[str]) -> dict[str, dict[
         for user in client.users(user_ids=ids[start : start + 100]):
             custom = user.get("custom_attributes") or {}
             who = user.get("email") or user.get("username") or str(user["id"])
-            values[who] = {f: custom.get(f) for f in role_fields if custom.get(f)}
+            values[str(who)] = {f: str(custom[f]) for f in role_fields if custom.get(f)}
     return values
 
 
@@ -164,7 +174,9 @@ def gather(
     pool = ThreadPoolExecutor(max_workers=len(fetchers), thread_name_prefix="setup-check")
     futures = {pool.submit(fetch, facts): group for group, fetch in fetchers.items()}
     done, pending = wait(futures, timeout=timeout)
-    # Never wait for a stuck service: its thread ends when its own HTTP timeout fires.
+    # Never wait for a stuck service: its thread ends when its own HTTP timeout fires,
+    # and makes no further call.
+    facts.cancelled.set()
     pool.shutdown(wait=False, cancel_futures=True)
     for future in done:
         if future.exception() is not None:

@@ -14,7 +14,7 @@ bp = Blueprint("setup", __name__, url_prefix="/setup")
 
 
 def _actor() -> str:
-    return current_user.email or current_user.login.name_id
+    return current_user.actor
 
 
 def _page_context(**extra) -> dict:

@@ -10,16 +10,30 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from flask import current_app
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dashboard import audit
+from dashboard.connections import errors
 from dashboard.connections import service as connections
 from dashboard.connections.clients import ONE_TRY, client_for
 from dashboard.connections.models import ONELOGIN, SCIM, WORKATO_API
+from dashboard.connections.service import TITLES
 from dashboard.connections.vault import SecretUnreadable
 from dashboard.extensions import db
 from dashboard.setup import facts as gathered
 from dashboard.setup import template as scim_template
-from dashboard.setup.checks import BY_ID, ITEMS, NEEDS_CONFIRMATION, VERIFIED, Context, Item
+from dashboard.setup.checks import (
+    BY_ID,
+    CANNOT_CHECK,
+    FAILING,
+    ITEMS,
+    NEEDS_CONFIRMATION,
+    VERIFIED,
+    Context,
+    Item,
+    Outcome,
+)
 from dashboard.setup.models import CheckResult, Confirmation, ScimTemplate
 from dashboard.timeutil import utcnow
 
@@ -41,6 +55,9 @@ class ItemResult:
         for key in ("checked_at", "confirmed_at"):
             document[key] = document[key].isoformat() if document[key] else None
         return document
+
+
+SCIM_DISABLED = "SCIM is disabled on Connections; re-enable it there to check this."
 
 
 def _settings():
@@ -78,12 +95,13 @@ def _fetchers_and_presets(groups: set[str]):
     def client_or_missing(kind: str, fact: str):
         connection = stored[kind]
         if connection is None or not connection.has_secret:
-            missing(fact, f"Configure the {connections.TITLES[kind]} on Connections first.")
+            missing(fact, f"Configure the {TITLES[kind]} on Connections first.")
             return None
         try:
             return client_for(connection, retry=ONE_TRY)
         except SecretUnreadable as exc:
-            missing(fact, str(exc))
+            # Not "cannot check": monitoring must see that every live check is dead.
+            preset[fact] = errors.ConnectionProblem("secret_unreadable", TITLES[kind], str(exc))
             return None
 
     if "onelogin" in groups and (client := client_or_missing(ONELOGIN, "onelogin_reachable")):
@@ -92,7 +110,7 @@ def _fetchers_and_presets(groups: set[str]):
         )
     if "scim" in groups:
         if stored[SCIM] is not None and not stored[SCIM].enabled:
-            missing("scim_reachable", "SCIM is disabled on Connections; re-enable it to check.")
+            missing("scim_reachable", SCIM_DISABLED)
         elif client := client_or_missing(SCIM, "scim_reachable"):
             fetchers["scim"] = gathered.scim_facts(client)
     if "workato_api" in groups and (client := client_or_missing(WORKATO_API, "workato_roles")):
@@ -114,22 +132,59 @@ def run(item_ids: list[str] | None = None) -> list[ItemResult]:
     )
     now = utcnow()
     for item in items:
-        if item.manual:
-            continue
-        outcome = item.check(facts, context)
-        result = db.session.get(CheckResult, item.id) or CheckResult(item_id=item.id)
-        result.state, result.message, result.checked_at = outcome.state, outcome.message, now
-        db.session.add(result)
+        if not item.manual:
+            _store(item.id, _evaluate(item, facts, context), now)
     db.session.commit()
     wanted = {item.id for item in items}
     return [r for r in checklist() if r.id in wanted]
+
+
+def _evaluate(item: Item, facts: gathered.Facts, context: Context) -> Outcome:
+    try:
+        return item.check(facts, context)
+    except Exception as exc:  # a check must end in an outcome, whatever a service sent
+        return Outcome(
+            FAILING,
+            f"A service answered, but not as expected ({type(exc).__name__}"
+            "); test the connections, and check their base URLs.",
+        )
+
+
+def _store(item_id: str, outcome: Outcome, now) -> None:
+    """Insert or update in one statement: two re-checks at once must not collide."""
+    values = {
+        "item_id": item_id,
+        "state": outcome.state,
+        "message": outcome.message,
+        "checked_at": now,
+    }
+    insert = _dialect_insert()(CheckResult).values(**values)
+    db.session.execute(insert.on_conflict_do_update(index_elements=["item_id"], set_=values))
+
+
+def _dialect_insert():
+    name = db.session.get_bind().dialect.name
+    return {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[name]
 
 
 def checklist() -> list[ItemResult]:
     """Every item with its last stored outcome; no remote call."""
     stored = {r.item_id: r for r in db.session.scalars(db.select(CheckResult))}
     confirmed = {c.item_id: c for c in db.session.scalars(db.select(Confirmation))}
-    return [_result(item, stored.get(item.id), confirmed.get(item.id)) for item in ITEMS]
+    scim = connections.get(SCIM)
+    scim_disabled = scim is not None and not scim.enabled
+    results = []
+    for item in ITEMS:
+        if scim_disabled and "scim" in item.facts:
+            # Shown as it is now, not as the last check before it was disabled.
+            results.append(
+                ItemResult(
+                    item.id, item.group, item.title, CANNOT_CHECK, SCIM_DISABLED, None, False
+                )
+            )
+            continue
+        results.append(_result(item, stored.get(item.id), confirmed.get(item.id)))
+    return results
 
 
 def _result(item: Item, stored: CheckResult | None, confirmation: Confirmation | None):
