@@ -10,20 +10,21 @@ import secrets
 from pathlib import Path
 
 import click
-from flask import Flask, render_template, request
+from flask import Flask, Response, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.extensions import csrf, db, login_manager, migrate
 from dashboard.private_files import read_or_create
 from dashboard.settings import ConfigError, Settings
+from dashboard.settings import load as load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def create_app(settings: Settings | None = None, instance_path: str | None = None) -> Flask:
-    settings = settings if settings is not None else Settings()
+    settings = settings if settings is not None else load_settings()
     if instance_path is None and settings.DASHBOARD_INSTANCE_PATH is not None:
         instance_path = str(settings.DASHBOARD_INSTANCE_PATH.resolve())
     app = Flask(
@@ -227,6 +228,17 @@ def setup_sandbox(app: Flask, settings: Settings) -> None:
         mount(app, settings.SAML_SP_BASE_URL)
 
 
+def error_page(title: str, message: str, status: int) -> Response:
+    """The one way errors are shown. An htmx request gets a message in the page's message
+    area (htmx is told to swap error answers: see base.html), not a page inside a card."""
+    if request.headers.get("HX-Request"):
+        response = make_response(render_template("_error_message.html", message=message), status)
+        response.headers["HX-Retarget"] = "#messages"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return make_response(render_template("error.html", title=title, message=message), status)
+
+
 def setup_errors(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):
@@ -234,17 +246,25 @@ def setup_errors(app: Flask) -> None:
             "The form was missing its security token or it no longer matches your session. "
             "Reload the page and try again."
         )
-        return render_template("error.html", title="Form expired", message=message), 400
+        return error_page("Form expired", message, 400)
 
     @app.errorhandler(ConfigError)
     def not_configured(error: ConfigError):
-        return render_template(
-            "error.html", title="Sign-in is not configured", message=error.message
-        ), 503
+        return error_page("Sign-in is not configured", error.message, 503)
+
+    @app.errorhandler(500)
+    def failed(error):
+        # The traceback goes to the log; the admin gets a plain sentence.
+        return error_page(
+            "Something went wrong",
+            "The dashboard hit an unexpected error and changed nothing more. Try again; if it "
+            "keeps happening, the server log has the details.",
+            500,
+        )
 
     for status, title in ((400, "Bad request"), (404, "Not found"), (405, "Not allowed")):
 
         def handler(error, title=title, status=status):
-            return render_template("error.html", title=title, message=error.description), status
+            return error_page(title, error.description, status)
 
         app.register_error_handler(status, handler)

@@ -7,14 +7,16 @@ app starts serving pages, so a broken setup fails at start, not at the first sig
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
 import click
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # What the demo sandbox's identity provider grants; see dashboard/sandbox/people.py.
 DEMO_ADMIN_VALUE = "Workato Dashboard Admins"
@@ -61,6 +63,17 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("DASHBOARD_ROLE_FIELDS")
+    @classmethod
+    def _custom_field_names(cls, fields: list[str]) -> list[str]:
+        bad = [f for f in fields if not FIELD_NAME.fullmatch(f)]
+        if bad or not fields:
+            raise ValueError(
+                "role fields are OneLogin custom field short names (letters, digits, _), "
+                f"at least one; these are not: {', '.join(bad) or '(empty)'}"
+            )
+        return fields
+
     @field_validator("SAML_SP_BASE_URL")
     @classmethod
     def _no_trailing_slash(cls, value: str | None) -> str | None:
@@ -80,6 +93,17 @@ class Settings(BaseSettings):
     @property
     def session_cookie_secure(self) -> bool:
         return bool(self.SAML_SP_BASE_URL and self.SAML_SP_BASE_URL.startswith("https://"))
+
+
+def load() -> Settings:
+    """Settings from the environment; a wrong value stops the start with its variable named."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"Invalid setting: {problems}.") from None
 
 
 class ConfigError(click.ClickException):

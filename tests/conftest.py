@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,23 @@ ADMIN_EMAIL = "ada.admin@example.com"
 VIEWER_EMAIL = "victor.viewer@example.com"
 OUTSIDER_EMAIL = "nora.outsider@example.com"
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/postgres")
+
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+@pytest.fixture(autouse=True)
+def _no_outbound_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test talks to this machine only: a name anywhere else does not resolve."""
+    real = socket.getaddrinfo
+
+    def local_only(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is None or name in LOCAL_HOSTS or name.startswith("127."):
+            return real(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, f"the tests may not reach {name}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", local_only)
 
 
 @pytest.fixture(autouse=True)

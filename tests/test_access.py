@@ -149,3 +149,28 @@ def test_audit_page_loads_older_entries_as_an_htmx_partial(admin_client, app):
     assert "<html" not in partial
     assert "actor5<" in partial
     assert "auth.sign_in" in partial  # the oldest entry is reached
+
+
+class TestUnexpectedErrors:
+    @pytest.fixture
+    def app(self, make_app):
+        app = make_app()
+
+        def broken():
+            raise RuntimeError("boom")
+
+        app.add_url_rule("/test-broken", "test_broken", broken)
+        app.config["PROPAGATE_EXCEPTIONS"] = False
+        return app
+
+    def test_a_crash_shows_a_plain_page(self, admin_client):
+        response = admin_client.get("/test-broken")
+        assert response.status_code == 500
+        body = response.get_data(as_text=True)
+        assert "Something went wrong" in body and "boom" not in body
+
+    def test_a_crash_under_htmx_shows_in_the_message_area(self, admin_client):
+        response = admin_client.get("/test-broken", headers={"HX-Request": "true"})
+        assert response.status_code == 500
+        assert response.headers["HX-Retarget"] == "#messages"
+        assert response.get_data(as_text=True).strip().startswith('<p class="flash flash-error"')

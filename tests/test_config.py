@@ -193,3 +193,11 @@ def test_secret_key_file_is_created_private_and_reused(tmp_path, idp_metadata_fi
     assert first.config["SECRET_KEY"] == second.config["SECRET_KEY"]
     assert len(first.config["SECRET_KEY"]) >= 40
     assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_malformed_setting_stops_the_start_naming_the_variable(bare_env):
+    env = {**bare_env, "DASHBOARD_ROLE_FIELDS": "workato_role,workato-role-prod"}
+    result = flask_cli("run", "--port", "0", env=env)
+    assert result.returncode == 1
+    assert "Invalid setting: DASHBOARD_ROLE_FIELDS" in result.stderr
+    assert "workato-role-prod" in result.stderr and "Traceback" not in result.stderr

@@ -6,6 +6,7 @@ import json
 
 from dashboard.connections import service
 from tests.conftest import audit_rows
+from tests.support.scim_server import ScimServer
 
 TOKEN = "cli-scim-token-9f8e7d6c5b"
 
@@ -97,3 +98,47 @@ def test_rotate_key_reports_how_many_secrets_it_re_encrypted(app):
     result = app.test_cli_runner().invoke(args=["connections", "rotate-key", "--json"])
     assert result.exit_code == 0
     assert json.loads(result.output) == {"ok": True, "secrets": 1}
+
+
+def test_test_exits_1_naming_the_connection_that_fails(app):
+    with app.app_context():
+        service.save("scim", actor="t", base_url="http://127.0.0.1:9/v2", secret=TOKEN)
+    result = app.test_cli_runner().invoke(args=["connections", "test", "--json"])
+    assert result.exit_code == 1
+    items = {i["id"]: i for i in json.loads(result.output)["items"]}
+    assert items["scim"]["state"] == "failing"
+    assert "Cannot connect to Workato SCIM API at 127.0.0.1" in items["scim"]["message"]
+    assert items["onelogin"]["state"] == "cannot_check"
+
+
+def test_test_exits_0_when_every_configured_connection_works(app):
+    with ScimServer(token=TOKEN) as server, app.app_context():
+        service.save("scim", actor="t", base_url=server.base_url, secret=TOKEN)
+        result = app.test_cli_runner().invoke(args=["connections", "test"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ok   Workato SCIM API: Connected")
+
+
+def test_a_tls_failure_is_named_as_such(app):
+    """https spoken to a server that only speaks plain http: the TLS handshake fails."""
+    with ScimServer(token=TOKEN) as server, app.app_context():
+        url = server.base_url.replace("http://", "https://")
+        service.save("scim", actor="t", base_url=url, secret=TOKEN)
+        check = service.try_connection("scim", "t")
+    assert check.problem_kind == "tls"
+    assert "The TLS connection to Workato SCIM API at 127.0.0.1 failed" in check.message
+
+
+def test_a_name_that_does_not_resolve_is_named_as_such(app):
+    with app.app_context():
+        service.save(
+            "onelogin",
+            actor="t",
+            base_url="https://acme.onelogin.example",
+            client_id="c",
+            app_id=1,
+            secret=TOKEN,
+        )
+        check = service.try_connection("onelogin", "t")
+    assert check.problem_kind == "connect"
+    assert "the name does not resolve or the connection is refused" in check.message

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, redirect, render_template, request, url_for
+from flask import Response, current_app, redirect, request, url_for
 from flask_login import current_user
 
 from dashboard import audit
@@ -66,8 +66,9 @@ def _to_sign_in() -> Response:
 
 
 def forbidden(title: str, message: str) -> Response:
-    body = render_template("error.html", title=title, message=message)
-    return Response(body, status=403)
+    from dashboard import error_page
+
+    return error_page(title, message, 403)
 
 
 def local_path(target: str | None) -> str | None:
