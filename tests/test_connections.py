@@ -250,3 +250,48 @@ def test_values_longer_than_their_columns_are_refused_not_crashed(admin_client, 
     assert save_scim(admin_client, base_url=long_url).status_code == 422
     assert save_onelogin(admin_client, app_id=str(2**31)).status_code == 422
     assert save_onelogin(admin_client, client_id="c" * 300).status_code == 422
+
+
+def test_a_token_echoed_by_the_server_is_redacted_everywhere(admin_client, app, caplog):
+    """A service that repeats the Authorization header in its error body leaks nothing."""
+    from tests.support.scim_server import json_app, serve_wsgi
+
+    def echo(request):
+        return 401, {
+            "detail": f"bad credentials: {request.headers.get('Authorization')}",
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "status": "401",
+        }
+
+    caplog.set_level(logging.DEBUG)
+    with serve_wsgi(json_app(echo)) as root:
+        save_scim(admin_client, base_url=root + "/v2")
+        tested = admin_client.post(
+            "/connections/scim/test",
+            headers={"HX-Request": "true", "X-CSRFToken": token(admin_client)},
+        ).get_data(as_text=True)
+    assert "Workato rejected the SCIM token" in tested and "[redacted]" in tested
+    page = admin_client.get("/connections").get_data(as_text=True)
+    for place in (
+        tested,
+        page,
+        str(audit_rows(app)),
+        caplog.text,
+        stored(app, "scim").last_test_message,
+    ):
+        assert SCIM_TOKEN not in place
+
+
+def test_disabled_scim_refuses_writes_in_the_client_itself(admin_client, app):
+    """Whatever later code calls, a disabled SCIM connection sends no write."""
+    from dashboard.connections import errors
+    from dashboard.connections.clients import client_for
+
+    save_scim(admin_client, base_url="http://127.0.0.1:9/v2")
+    with app.app_context():
+        service.disable_scim("t", clear_token=False)
+        client = client_for(service.get("scim"))
+        with pytest.raises(errors.ConnectionProblem) as refused:
+            client.create_user({"userName": "x@example.com"})
+    assert refused.value.kind == errors.SCIM_DISABLED
+    assert "SCIM is disabled on Connections" in refused.value.message

@@ -4,9 +4,11 @@ failures an admin can act on."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 import pytest
+from werkzeug.wrappers import Request
 
 from dashboard.connections import errors
 from dashboard.connections.http import RetryPolicy
@@ -14,6 +16,7 @@ from dashboard.connections.onelogin import SAML, OneLoginClient, after_cursor
 from dashboard.sandbox.onelogin import MANAGE_USERS, READ_ALL, READ_USERS, OneLoginState
 from dashboard.sandbox.onelogin_seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, WORKATO_APP_ID
 from tests.support.onelogin import refusing_port, running, silent_server
+from tests.support.scim_server import Answer, json_app, serve_wsgi
 
 JONAS, ELENA, AIKO = 52140004, 52140007, 52140009
 SECRET_LOOKING = "s3cr3t-Value-that-must-not-leak"
@@ -351,3 +354,146 @@ def test_an_answer_missing_what_onelogin_always_sends_is_a_bad_response(client, 
     problem = problem_of(client.event_types)
     assert problem.kind == errors.BAD_RESPONSE
     assert "event types" in problem.message
+
+
+# --- servers that answer what OneLogin would not ---------------------------------------
+
+ACCESS_TOKEN = "access-" + "7f3e9a" * 8
+GOOD_TOKEN = (200, {"access_token": ACCESS_TOKEN, "expires_in": 36000, "account_id": 1})
+Respond = Answer | Callable[[Request], Answer]
+
+
+@pytest.fixture
+def answering(connect) -> Iterator[Callable[..., OneLoginClient]]:
+    """A client (secret SECRET_LOOKING) of a server answering `token` at the token endpoint
+    and `answers[path]` at the others (404 elsewhere); an answer may be a function of the
+    request."""
+    with ExitStack() as servers:
+
+        def start(answers: dict[str, Respond], token: Respond = GOOD_TOKEN) -> OneLoginClient:
+            def respond(request: Request) -> Answer:
+                if request.path == "/auth/oauth2/v2/token":
+                    answer = token
+                else:
+                    answer = answers.get(request.path, (404, {"message": "No Route Exists"}))
+                return answer(request) if callable(answer) else answer
+
+            root = servers.enter_context(serve_wsgi(json_app(respond)))
+            return connect(secret=SECRET_LOOKING, base_url=root, retry=RetryPolicy(attempts=1))
+
+        yield start
+
+
+def echo(status: int, style: str = "flat") -> Callable[[Request], Answer]:
+    """An answer whose message repeats the request's Authorization header: flat, as the
+    v2 endpoints word errors, or inside v1's `status`."""
+
+    def answer(request: Request) -> Answer:
+        said = f"refused {request.headers.get('Authorization')}"
+        flat = {"error": True, "code": status, "type": "Refused", "message": said}
+        return status, {"status": flat} if style == "v1" else flat
+
+    return answer
+
+
+def assert_redacted(problem: errors.ConnectionProblem, *secrets: str) -> None:
+    for text in (problem.message, problem.detail or "", str(problem), repr(problem)):
+        for secret in secrets:
+            assert secret not in text
+    assert "[redacted]" in (problem.detail or "")
+
+
+@pytest.mark.parametrize("status", [400, 401])
+def test_secret_echoed_by_the_token_endpoint_is_redacted(status, answering) -> None:
+    """A token endpoint whose error repeats the Authorization header (which carries the
+    client secret): the secret is in neither the problem's message nor its detail (S3)."""
+    problem = problem_of(answering({}, token=echo(status)).check)
+    assert problem.status == status
+    assert_redacted(problem, SECRET_LOOKING)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 500])
+def test_access_token_echoed_by_an_endpoint_is_redacted(status, answering) -> None:
+    """An API endpoint whose error repeats the Authorization header (the access token): the
+    token is in neither the problem's message nor its detail (S3)."""
+    problem = problem_of(answering({"/api/2/apps": echo(status)}).check)
+    assert problem.status == status
+    assert_redacted(problem, ACCESS_TOKEN)
+
+
+def test_access_token_echoed_in_a_v1_refusal_is_redacted(answering) -> None:
+    """v1 may answer 200 with its refusal inside `status`: that message is redacted too."""
+    path = f"/api/1/users/{JONAS}/set_custom_attributes"
+    client = answering({path: lambda request: (200, echo(200, "v1")(request)[1])})
+    problem = problem_of(lambda: client.set_custom_attributes(JONAS, {"workato_role": "Admin"}))
+    assert problem.kind == errors.REJECTED
+    assert_redacted(problem, ACCESS_TOKEN)
+
+
+APPS = "/api/2/apps"
+USER = f"/api/2/users/{JONAS}"
+
+
+@pytest.mark.parametrize(
+    ("call", "answers"),
+    [
+        ("check", {APPS: (200, {"unexpected": True})}),
+        ("check", {APPS: (200, [{"id": "1"}])}),
+        ("user", {USER: (200, {"id": JONAS, "email": 5})}),
+        ("user", {USER: (200, {"id": JONAS, "status": True})}),
+        ("user", {USER: (200, {"id": JONAS, "custom_attributes": {"workato_role": {}}})}),
+        ("users", {"/api/2/users": (200, [{"id": JONAS, "username": ["jonas"]}])}),
+        ("app", {f"{APPS}/1": (200, {"id": 1, "parameters": [["workato_role", {}]]})}),
+        ("app", {f"{APPS}/1": (200, {"id": 1, "parameters": {"r": {"label": 1}}})}),
+        ("app", {f"{APPS}/1": (200, {"id": 1, "provisioning": {"enabled": "yes"}})}),
+        ("user_apps", {f"{USER}/apps": (200, {"id": 1})}),
+        ("user_apps", {f"{USER}/apps": (200, [{"id": 1, "provisioning_state": 3}])}),
+        ("app_roles", {"/api/2/roles": (200, [{"id": {}}])}),
+        ("app_roles", {"/api/2/roles": (200, [{"id": 1, "name": {"en": "Users"}}])}),
+        ("role_users", {"/api/2/roles/1/users": (200, [{"id": 2, "username": 7}])}),
+        ("attributes", {"/api/2/users/custom_attributes": (200, [{"shortname": 5}])}),
+        ("attributes", {"/api/2/users/custom_attributes": (200, [{"name": "No short"}])}),
+        ("attributes", {"/api/1/users/custom_attributes": (200, {"data": [["role", {}]]})}),
+        ("attributes", {"/api/1/users/custom_attributes": (200, {"data": "role"})}),
+        ("events", {"/api/1/events": (200, {"data": [], "pagination": {"after_cursor": 9}})}),
+        ("events", {"/api/1/events": (200, {"data": {"id": 1}})}),
+        ("event_types", {"/api/1/events/types": (200, {"data": [{"id": "12", "name": "X"}]})}),
+        ("event_types", {"/api/1/events/types": (200, {"data": [{"id": 12, "name": None}]})}),
+    ],
+)
+def test_wrong_shapes_are_bad_responses(call, answers, answering) -> None:
+    """JSON whose fields are not of the type OneLogin documents is a bad_response, never a
+    TypeError later or a value of the wrong type handed on ("5" for a name, a list as a
+    dict)."""
+    client = answering(answers)
+    calls = {
+        "users": lambda: list(client.users()),
+        "user": lambda: client.user(JONAS),
+        "app": lambda: client.app(1),
+        "user_apps": lambda: client.user_apps(JONAS),
+        "app_roles": lambda: client.app_roles(1),
+        "role_users": lambda: list(client.role_users(1)),
+        "attributes": client.custom_attribute_definitions,
+        "events": client.events,
+        "event_types": client.event_types,
+    }
+    problem = problem_of(calls.get(call, client.check))
+    assert problem.kind == errors.BAD_RESPONSE
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        {"access_token": ACCESS_TOKEN, "expires_in": "inf"},
+        {"access_token": ACCESS_TOKEN, "expires_in": "NaN"},
+        {"access_token": ACCESS_TOKEN, "expires_in": True},
+        {"access_token": ACCESS_TOKEN, "expires_in": [36000]},
+        {"access_token": ACCESS_TOKEN, "expires_in": -1},
+        {"access_token": {"value": ACCESS_TOKEN}},
+    ],
+)
+def test_a_token_answer_of_the_wrong_shape_is_a_bad_response(token, answering) -> None:
+    """A token that would never (or always) be renewed, or is not text, is refused."""
+    problem = problem_of(answering({APPS: (200, [])}, token=(200, token)).check)
+    assert problem.kind == errors.BAD_RESPONSE
+    assert "access token" in problem.message

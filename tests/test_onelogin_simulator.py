@@ -26,8 +26,8 @@ from dashboard.sandbox.onelogin import (
     READ_ALL,
     READ_USERS,
     OneLoginState,
-    create_app,
 )
+from dashboard.sandbox.onelogin_api import create_app
 from dashboard.sandbox.onelogin_seed import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,

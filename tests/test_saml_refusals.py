@@ -254,7 +254,8 @@ class TestIdpInitiatedAllowed:
         real_get = db.session.get
         # As if the winner had not committed yet when the loser looked.
         monkeypatch.setattr(
-            db.session, "get",
+            db.session,
+            "get",
             lambda model, key: None if model is SeenAssertion else real_get(model, key),
         )
         again = sign_in.in_new_browser().post(xml, None)

@@ -5,29 +5,34 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.wrappers import Request, Response
 
+from dashboard.connections import errors
 from dashboard.connections.errors import ConnectionProblem
-from dashboard.connections.http import RetryPolicy
-from dashboard.connections.scim import (
-    DEFAULT_ROLE_FIELDS,
-    WORKATO_ROLE,
-    ScimClient,
-    build_user,
-)
+from dashboard.connections.http import Http, RetryPolicy
+from dashboard.connections.scim import WRITES_DISABLED, ScimClient
+from dashboard.connections.scim_models import DEFAULT_ROLE_FIELDS, WORKATO_ROLE, build_user
 from dashboard.sandbox.workato_scim import create_workato_scim_app
 from tests.support.fault_proxy import FaultProxy
 from tests.support.scim_server import (
+    Answer,
     ScimServer,
     free_port,
+    json_app,
     serve_wsgi,
     workato_schemas_with,
 )
 
+CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
+LIST = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"]}
+NO_CONFIG = {"patch": {"supported": False}, "filter": {"supported": True}}
 NO_PATCH_CONFIG = {
     "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
     "patch": {"supported": False},
@@ -474,3 +479,242 @@ def test_demo_stand_in_works_under_a_path_prefix(make_client):
         found = client.find_user(created.user_name)
     assert found.roles["workato_role"] == "Admin"
     assert created.raw["meta"]["location"] == f"{root}{prefix}/v2/Users/{created.id}"
+
+
+# --- the token goes to the base URL only (S2) -----------------------------------------------
+
+
+def a_user(user_id: str = "u-1", **extra: object) -> dict[str, object]:
+    return {"schemas": [CORE], "id": user_id, "userName": "ada@example.com", **extra}
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[tuple[str, list[Request]]]:
+    """Another host (127.0.0.2 is not the base URL's 127.0.0.1) that records what reaches it."""
+    seen: list[Request] = []
+
+    def answer(request: Request) -> Answer:
+        seen.append(request)
+        return 200, a_user()
+
+    with serve_wsgi(json_app(answer)) as root:
+        yield root.replace("127.0.0.1", "127.0.0.2"), seen
+
+
+def created_with_location(location: Callable[[str], str], seen: list[Request]):
+    """A SCIM server answering POST /v2/Users with 201, no body and `location(its root)`,
+    and GET /v2/Users/u-1 with the user."""
+    root: list[str] = []
+
+    def answer(request: Request) -> Answer:
+        seen.append(request)
+        if request.method == "POST":
+            return 201, None, {"Location": location(root[0])}
+        return 200, a_user()
+
+    return root, json_app(answer)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "another host",
+        "another host, scheme-relative",
+        "another path of the same host",
+        "a path climbing out of the base URL",
+    ],
+)
+def test_location_outside_the_base_url_is_not_followed(where, elsewhere, make_client):
+    """A 201 whose Location leads away from the base URL is a bad response: the bearer token
+    is never sent there (S2)."""
+    other_host, other_seen = elsewhere
+    seen: list[Request] = []
+    locations = {
+        "another host": lambda root: f"{other_host}/v2/Users/u-1",
+        "another host, scheme-relative": lambda root: f"{other_host[5:]}/v2/Users/u-1",
+        "another path of the same host": lambda root: f"{root}/admin/Users/u-1",
+        "a path climbing out of the base URL": lambda root: f"{root}/v2/../admin/Users/u-1",
+    }
+    root, app = created_with_location(locations[where], seen)
+    with serve_wsgi(app) as served:
+        root.append(served)
+        client = make_client(served + "/v2", "scim-secret")
+        problem = problem_of(lambda: client.create_user(build_user(unique())))
+    assert problem.kind == errors.BAD_RESPONSE
+    assert "outside the base URL" in problem.message
+    assert [r.method for r in seen] == ["POST"]
+    assert other_seen == []
+
+
+@pytest.mark.parametrize(
+    "location",
+    [lambda root: f"{root}/v2/Users/u-1", lambda root: "/v2/Users/u-1", lambda root: "Users/u-1"],
+    ids=["absolute", "root-relative", "relative"],
+)
+def test_location_under_the_base_url_is_followed(location, make_client):
+    """A 201 without a body is followed by a GET of its Location under the base URL, however
+    the Location is written."""
+    seen: list[Request] = []
+    root, app = created_with_location(location, seen)
+    with serve_wsgi(app) as served:
+        root.append(served)
+        created = make_client(served + "/v2", "scim-secret").create_user(build_user(unique()))
+    assert created.id == "u-1"
+    assert [(r.method, r.path) for r in seen] == [("POST", "/v2/Users"), ("GET", "/v2/Users/u-1")]
+
+
+@pytest.mark.parametrize(
+    ("url", "under"),
+    [
+        ("https://scim.example.com/v2", True),
+        ("https://scim.example.com/v2/Users/1", True),
+        ("HTTPS://SCIM.example.com/v2/Users/1", True),
+        ("https://scim.example.com/v2x/Users/1", False),
+        ("https://scim.example.com/v2/../Users/1", False),
+        ("https://scim.example.com/v2/%2e%2e/Users/1", False),
+        ("http://scim.example.com/v2/Users/1", False),
+        ("https://scim.example.com:8443/v2/Users/1", False),
+        ("https://scim.example.com.evil.test/v2/Users/1", False),
+        ("https://scim.example.com@evil.test/v2/Users/1", False),
+        ("https://evil.test/v2/Users/1", False),
+    ],
+)
+def test_http_follows_only_urls_under_its_base(url: str, under: bool):
+    """Http.url takes a path, or an absolute URL under the base URL; anything else is refused."""
+    http = Http("Workato SCIM API", "https://scim.example.com/v2", describe=lambda r: None)
+    assert http.is_under_base(url) is under
+    if under:
+        assert http.url(url) == url
+    else:
+        assert problem_of(lambda: http.url(url)).kind == errors.BAD_RESPONSE
+    assert http.url("/Users") == "https://scim.example.com/v2/Users"
+
+
+# --- the token never appears in a problem (S3) ----------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 500])
+def test_echoed_token_is_redacted_from_problems(status: int, make_client):
+    """A server whose error echoes the Authorization header: neither the problem's message
+    nor its detail carries the token."""
+    token = "scim-token-" + uuid.uuid4().hex
+
+    def echo(request: Request) -> Answer:
+        said = f"bad credentials: {request.headers.get('Authorization')}"
+        return status, {"schemas": [ERROR_URN], "status": str(status), "detail": said}
+
+    with serve_wsgi(json_app(echo)) as root:
+        problem = problem_of(make_client(root + "/v2", token, attempts=1).check)
+    assert problem.status == status
+    for text in (problem.message, problem.detail, str(problem), repr(problem)):
+        assert token not in text
+    assert "Bearer [redacted]" in problem.detail
+
+
+# --- SCIM disabled: no writes (C5) ----------------------------------------------------------
+
+
+def test_disabled_scim_sends_no_writes_but_reads(scim, proxy, scim_server, make_client):
+    """With writes_allowed False every write is refused as scim_disabled before anything is
+    sent, and the user in Workato is untouched; reads still work."""
+    existing = scim.create_user(build_user(unique(), roles={"workato_role": "Analyst"}))
+    client = make_client(proxy.root_url + "/v2", scim_server.token, writes_allowed=False)
+    replace_op = [{"op": "replace", "path": "active", "value": False}]
+    writes = {
+        "create_user": lambda: client.create_user(build_user(unique())),
+        "replace_user": lambda: client.replace_user(existing.id, build_user(unique())),
+        "patch_user": lambda: client.patch_user(existing.id, replace_op),
+        "set_active": lambda: client.set_active(existing.id, False),
+        "deactivate_user": lambda: client.deactivate_user(existing.id),
+        "reactivate_user": lambda: client.reactivate_user(existing.id),
+    }
+    for name, write in writes.items():
+        problem = problem_of(write)
+        assert (problem.kind, problem.message) == (errors.SCIM_DISABLED, WRITES_DISABLED), name
+        assert problem.transient is False
+    assert proxy.requests == []  # not even a read on the way to a write
+
+    def state(user):  # raw differs: meta.location names the proxy's port
+        return (user.id, user.active, user.roles, user.version)
+
+    assert state(client.get_user(existing.id)) == state(existing)
+    assert state(client.find_user(existing.user_name)) == state(existing)
+    assert client.check() >= 1
+    assert {method for method, _ in proxy.requests} == {"GET"}
+
+
+# --- answers of the wrong shape are bad responses -------------------------------------------
+
+
+@pytest.fixture
+def answering(make_client) -> Iterator[Callable[..., ScimClient]]:
+    """A client of a server answering `answer` to everything, but `config` at
+    /ServiceProviderConfig."""
+    with ExitStack() as servers:
+
+        def start(answer: Answer, config: Answer = (200, NO_CONFIG)) -> ScimClient:
+            def respond(request: Request) -> Answer:
+                return config if request.path.endswith("/ServiceProviderConfig") else answer
+
+            root = servers.enter_context(serve_wsgi(json_app(respond)))
+            return make_client(root + "/v2", "scim-secret", attempts=1)
+
+        yield start
+
+
+@pytest.mark.parametrize(
+    ("call", "answer"),
+    [
+        ("check", {**LIST, "totalResults": True}),
+        ("users_page", {**LIST, "totalResults": 1, "Resources": 5}),
+        ("users_page", {**LIST, "totalResults": 1, "Resources": {"id": "u-1"}}),
+        ("users_page", {**LIST, "totalResults": 1, "Resources": [a_user(id={})]}),
+        ("find_user", {**LIST, "totalResults": 1, "Resources": [["not", "a", "user"]]}),
+        ("get_user", a_user(**{WORKATO_ROLE: {"workato_role_other": {"nested": 1}}})),
+        ("get_user", a_user(**{WORKATO_ROLE: "Admin"})),
+        ("get_user", a_user(meta={"version": 7})),
+        ("get_user", []),
+        ("service_provider_config", {"patch": "yes"}),
+        ("schemas", {"Resources": 5}),
+        ("schemas", [{"id": 5, "attributes": "none"}]),
+    ],
+)
+def test_wrong_shapes_are_bad_responses(call: str, answer: Any, answering):
+    """JSON of a shape SCIM does not allow is a bad_response, never a KeyError or
+    TypeError from inside the client."""
+    config = answer if call == "service_provider_config" else NO_CONFIG
+    client = answering((200, answer), config=(200, config))
+    arguments = {"get_user": ("u-1",), "find_user": ("ada@example.com",)}
+    problem = problem_of(lambda: getattr(client, call)(*arguments.get(call, ())))
+    assert problem.kind == errors.BAD_RESPONSE
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"schemas": 5, "detail": "went wrong"},
+        {"detail": {"nested": "object"}, "scimType": ["list"]},
+        {"schemas": [ERROR_URN], "scimType": {"x": 1}, "detail": 404},
+    ],
+)
+def test_error_bodies_of_the_wrong_shape_still_describe_the_failure(error, answering):
+    """An error body of an odd shape still gives a problem for its status, with no
+    unhashable scimType or object detail in it."""
+    problem = problem_of(answering((409, error)).check)
+    assert (problem.kind, problem.status, problem.scim_type) == ("rejected", 409, None)
+    assert problem.detail in (None, "went wrong", "SCIM error 409")
+
+
+def test_active_is_read_from_the_validated_value(answering):
+    """A server sending "active": "false" as text has a suspended user, not an active one."""
+    client = answering((200, a_user(active="false")))
+    assert client.get_user("u-1").active is False
+
+
+@pytest.mark.parametrize("retry_after", ["²", "Wed, 21 Oct 2015 07:28:00 -0000", "soon"])
+def test_odd_retry_after_is_a_server_error_not_a_crash(retry_after: str, answering):
+    """A Retry-After that is neither ASCII seconds nor a zoned date gives the usual problem
+    (once a ValueError or TypeError escaped from inside the client)."""
+    problem = problem_of(answering((503, {"detail": "busy"}, {"Retry-After": retry_after})).check)
+    assert (problem.kind, problem.status) == (errors.SERVER_ERROR, 503)
+    assert problem.retry_after in (None, 0.0)

@@ -304,7 +304,7 @@ def test_disabled_scim_is_said_and_is_not_a_failure(ready):
     for item_id in SCIM_ITEMS:
         item = by_id(document)[item_id]
         assert item["state"] == "cannot_check"
-        assert item["message"] == "SCIM is disabled on Connections; re-enable it there to check this."
+        assert item["message"] == setup.SCIM_DISABLED
     assert by_id(document)["app_saml"]["state"] == "verified"
     assert document["ok"] is True and code == 0
 

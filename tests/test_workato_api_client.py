@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+from werkzeug.wrappers import Request
 
+from dashboard.connections import errors
 from dashboard.connections.errors import ConnectionProblem
 from dashboard.connections.http import RetryPolicy
 from dashboard.connections.workato_api import WorkatoApiClient
 from dashboard.sandbox import workato_api as simulator
-from tests.support.scim_server import free_port, serve_wsgi
+from tests.support.scim_server import Answer, free_port, json_app, serve_wsgi
 
 TOKEN = "api-client-token"
 
@@ -196,3 +198,84 @@ def test_closed_port_is_connect(make_client):
     """Nothing listening gives a connection problem."""
     client = make_client(f"http://127.0.0.1:{free_port()}/api", attempts=1)
     assert problem_of(client.check).kind == "connect"
+
+
+# --- servers that answer what Workato would not -------------------------------------------
+
+
+@pytest.fixture
+def answering(make_client) -> Iterator[Callable[..., WorkatoApiClient]]:
+    """A client of a server answering each resource (roles=..., members=...) as told, and
+    an empty list for the others."""
+    with ExitStack() as servers:
+
+        def start(**answers: Answer) -> WorkatoApiClient:
+            def respond(request: Request) -> Answer:
+                resource = request.path.removeprefix("/api/").split("/")[0]
+                return answers.get(resource, (200, []))
+
+            root = servers.enter_context(serve_wsgi(json_app(respond)))
+            return make_client(root + "/api", attempts=1)
+
+        yield start
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"roles": (200, {"unexpected": True})},
+        {"members": (200, {"unexpected": True})},
+        {"members": (200, {"data": {"id": 1}})},
+        {"roles": (200, "Connected")},
+        {"roles": (200, [1, 2, 3])},
+        {"members": (200, [{"id": 1, "email": ["ada@example.com"]}])},
+    ],
+)
+def test_check_refuses_answers_that_are_not_workatos_lists(answers, answering):
+    """check() is not "Connected" for JSON of another shape: roles must be a list of roles,
+    members a list (bare or under "data") of collaborators (C2)."""
+    problem = problem_of(answering(**answers).check)
+    assert problem.kind == errors.BAD_RESPONSE
+
+
+def test_check_accepts_both_documented_envelopes(answering):
+    """A bare array and {"data": [...]} are both Workato's lists."""
+    answering(roles=(200, []), members=(200, {"data": []})).check()
+    answering(roles=(200, [{"id": 1, "name": "Reviewer"}]), members=(200, [])).check()
+
+
+@pytest.mark.parametrize(
+    ("call", "answers"),
+    [
+        ("roles", {"roles": (200, [{"id": {}, "name": "Reviewer"}])}),
+        ("roles", {"roles": (200, [{"id": [1], "name": "Reviewer"}])}),
+        ("roles", {"roles": (200, [{"id": 1, "name": 5}])}),
+        ("roles", {"roles": (200, [{"id": 1, "name": {"en": "Reviewer"}}])}),
+        ("members", {"members": (200, {"data": [{"id": 1, "role_name": ["Admin"]}]})}),
+        ("activity_logs", {"activity_logs": (200, {"data": [{"id": {"after": 1}}]})}),
+    ],
+)
+def test_wrong_shapes_are_bad_responses(call, answers, answering):
+    """Ids that are not numbers or text, and names that are not text, are bad responses, not
+    a TypeError (an unhashable id) or a role named "5"."""
+    client = answering(**answers)
+    problem = problem_of(lambda: list(getattr(client, call)()))
+    assert problem.kind == errors.BAD_RESPONSE
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 429, 500])
+def test_echoed_token_is_redacted_from_problems(status):
+    """A server whose error echoes the Authorization header: the token is in neither the
+    problem's message nor its detail (S3)."""
+
+    def echo(request: Request) -> Answer:
+        return status, {"message": f"refused {request.headers.get('Authorization')}"}
+
+    with serve_wsgi(json_app(echo)) as root:
+        client = WorkatoApiClient(root + "/api", TOKEN, retry=RetryPolicy(attempts=1))
+        with client:
+            problem = problem_of(client.check)
+    assert problem.status == status
+    for text in (problem.message, problem.detail, str(problem), repr(problem)):
+        assert TOKEN not in text
+    assert problem.detail == "refused Bearer [redacted]"

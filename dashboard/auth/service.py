@@ -101,7 +101,6 @@ def complete_sign_in(data: dict, saml_response: str, relay_state: str | None) ->
     return result
 
 
-
 def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
     cfg = config()
     next_path = "/"

@@ -28,7 +28,14 @@ def client_for(connection: Connection, retry: RetryPolicy | None = None):
         return OneLoginClient(connection.base_url, connection.client_id, secret, **options)
     if connection.kind == SCIM:
         role_fields = current_app.extensions["dashboard.settings"].DASHBOARD_ROLE_FIELDS
-        return ScimClient(connection.base_url, secret, role_fields=tuple(role_fields), **options)
+        return ScimClient(
+            connection.base_url,
+            secret,
+            role_fields=tuple(role_fields),
+            # "Disable SCIM" holds here: the client itself refuses every write.
+            writes_allowed=connection.enabled,
+            **options,
+        )
     if connection.kind == WORKATO_API:
         return WorkatoApiClient(connection.base_url, secret, **options)
     raise ValueError(connection.kind)

@@ -1,16 +1,17 @@
 """What can go wrong talking to OneLogin or Workato, as one typed error with a message an
 admin can act on. Shared by every client; no Flask here.
 
-Messages never contain a secret: URLs are stored without credentials, and response bodies
-are summarised, never echoed whole.
+Messages never contain a secret: URLs are stored without credentials, response bodies are
+summarised, never echoed whole, and every problem a client's Http raises has that client's
+secrets replaced by REDACTED (`redact`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -25,6 +26,7 @@ RATE_LIMITED = "rate_limited"  # 429
 SERVER_ERROR = "server_error"  # 5xx
 REJECTED = "rejected"  # any other 4xx: the request itself was refused
 BAD_RESPONSE = "bad_response"  # 2xx with a body we cannot read
+SCIM_DISABLED = "scim_disabled"  # SCIM is disabled on Connections: no write was sent
 
 # Worth retrying later with the same request.
 TRANSIENT = frozenset({CONNECT, TIMEOUT, RATE_LIMITED, SERVER_ERROR})
@@ -51,6 +53,28 @@ class ConnectionProblem(Exception):
     @property
     def transient(self) -> bool:
         return self.kind in TRANSIENT
+
+
+REDACTED = "[redacted]"
+
+
+def redact(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with each secret (as sent, or percent-encoded) replaced by REDACTED; the
+    longest first, so that a secret containing another is replaced whole."""
+    forms = {form for secret in secrets if secret for form in (secret, quote(secret, safe=""))}
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, REDACTED)
+    return text
+
+
+def redacted(problem: ConnectionProblem, secrets: tuple[str, ...]) -> ConnectionProblem:
+    """`problem` with the secrets redacted from every text a service may have put in it."""
+    message = redact(problem.message, secrets)
+    detail = None if problem.detail is None else redact(problem.detail, secrets)
+    scim_type = None if problem.scim_type is None else redact(problem.scim_type, secrets)
+    if (message, detail, scim_type) == (problem.message, problem.detail, problem.scim_type):
+        return problem
+    return replace(problem, message=message, detail=detail, scim_type=scim_type)
 
 
 def host_of(url: str) -> str:
@@ -88,12 +112,14 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # "²" is a digit to str.isdigit, not to float
         return float(value)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000": UTC, with no claim about the local zone (RFC 5322)
+        when = when.replace(tzinfo=UTC)
     now = now or datetime.now(UTC)
     return max(0.0, (when - now).total_seconds())
 

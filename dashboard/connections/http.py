@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -35,7 +36,9 @@ class RetryPolicy:
 @dataclass
 class Http:
     """Calls one service at `base_url`. `describe` turns an HTTP error answer into a
-    ConnectionProblem in that service's terms."""
+    ConnectionProblem in that service's terms. `secrets` are the client's credentials as it
+    sends them (token, client secret, access token): the client keeps them current, and no
+    ConnectionProblem raised here carries one (see errors.redacted)."""
 
     service: str
     base_url: str
@@ -43,6 +46,7 @@ class Http:
     timeout: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     session: requests.Session = field(default_factory=requests.Session)
+    secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16)
@@ -51,7 +55,35 @@ class Http:
         self.session.headers["User-Agent"] = USER_AGENT
 
     def url(self, path: str) -> str:
-        return path if path.startswith(("https://", "http://")) else self.base_url + path
+        """The URL of `path` ("/Users") under the base URL. An absolute URL, such as a
+        server-chosen Location, is used only when it lies under the base URL: the credentials
+        sent with it must not reach another host (or another path prefix of this one)."""
+        if path.startswith("/"):
+            return self.base_url + path
+        if self.is_under_base(path):
+            return path
+        raise errors.bad_response(
+            self.service, f"a link to {errors.host_of(path)}, outside the base URL {self.base_url}"
+        )
+
+    def is_under_base(self, url: str) -> bool:
+        """Whether `url` is the base URL or below it: the same scheme and host (in any
+        letter case) and port, and a path that equals the base's or continues it after "/"
+        without climbing back out ("..")."""
+        base, given = urlsplit(self.base_url), urlsplit(url)
+        if (given.scheme.lower(), given.netloc.lower()) != (
+            base.scheme.lower(),
+            base.netloc.lower(),
+        ):
+            return False
+        if any(unquote(part) == ".." for part in given.path.split("/")):
+            return False
+        return given.path == base.path or given.path.startswith(base.path + "/")
+
+    def scrub(self, problem: errors.ConnectionProblem) -> errors.ConnectionProblem:
+        """`problem` without this client's secrets. Every problem `request` raises has been
+        through here; a client raising one of its own from a service's words uses it too."""
+        return errors.redacted(problem, self.secrets)
 
     def request(
         self, method: str, path: str, *, retry: bool = True, **kwargs: Any
@@ -59,6 +91,14 @@ class Http:
         """The response for a 2xx answer; ConnectionProblem otherwise, after retrying
         transient failures when `retry` is set (never for a non-idempotent call that may
         have been applied: the caller decides)."""
+        try:
+            return self._with_retries(method, path, retry, **kwargs)
+        except errors.ConnectionProblem as problem:
+            raise self.scrub(problem) from None
+
+    def _with_retries(
+        self, method: str, path: str, retry: bool, **kwargs: Any
+    ) -> requests.Response:
         attempts = self.retry.attempts if retry else 1
         for attempt in range(1, attempts + 1):
             try:

@@ -3,48 +3,54 @@ no database. Failures are ConnectionProblems whose message an admin can act on.
 
 Workato's SCIM behaviour beyond its docs (PATCH, /Bulk, 200 or 204, error bodies) is not
 confirmed, so the client reads /ServiceProviderConfig and works either way: PATCH when
-announced, else PUT of the whole resource; a 204 is followed by a GET.
+announced, else PUT of the whole resource; a 204 is followed by a GET. A Location the
+server chooses is followed only under the base URL (Http.url), so the token reaches no other
+host. The resources and the readers of Workato's answers are in scim_models.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin
 
 import requests
 from pydantic import ValidationError
 from scim2_models import (
-    Attribute,
     Context,
-    Email,
     Error,
-    Extension,
-    Name,
     PatchOp,
     PatchOperation,
     Resource,
     ResourceType,
     Schema,
-    ScimPolicy,
-    ServiceProviderConfig,
-    User,
 )
 
 from dashboard.connections import errors
 from dashboard.connections.http import Http, RetryPolicy
+from dashboard.connections.scim_models import (
+    CORE_USER,
+    DEFAULT_CAPABILITIES,
+    DEFAULT_ROLE_FIELDS,
+    SERVICE,
+    TOLERANT,
+    Capabilities,
+    ScimUser,
+    UserPage,
+    first_error,
+    read_capabilities,
+    read_list_response,
+    read_user,
+    workato_user_model,
+)
+from dashboard.connections.scim_models import WORKATO_ROLE as WORKATO_ROLE  # re-exported
+from dashboard.connections.scim_models import build_user as build_user  # re-exported
 from dashboard.connections.urls import check_base_url
 
-SERVICE = "Workato SCIM API"
 EXAMPLE_URL = "https://workato.com/scim/v2"
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-WORKATO_ROLE = "urn:ietf:params:scim:schemas:workato:1.0:WorkatoRole"
-DEFAULT_ROLE_FIELDS = ("workato_role", "workato_role_test", "workato_role_prod")
 SCIM_JSON = "application/scim+json"
 
 UNAUTHORIZED = (
@@ -54,6 +60,9 @@ UNAUTHORIZED = (
 FORBIDDEN = (
     "Workato accepted the SCIM token but it lacks permission for this request: generate the "
     "token as a workspace admin (Workspace admin > Settings > SCIM) and save it on Connections."
+)
+WRITES_DISABLED = (
+    "SCIM is disabled on Connections: the dashboard sends no SCIM writes. Re-enable it there first."
 )
 # RFC 7644 §3.12, Table 9, in an admin's words.
 SCIM_TYPES = {
@@ -69,103 +78,12 @@ SCIM_TYPES = {
     "invalidVers": "this SCIM version is not supported",
     "sensitive": "the request put sensitive data where it is not allowed",
 }
-# Read what Workato sends even when it carries attributes we do not model.
-TOLERANT = ScimPolicy(unknown=ScimPolicy.Unknown.keep)
-_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")  # RFC 7643 §2.1 ATTRNAME
-
-
-@lru_cache(maxsize=32)  # also keeps the built classes alive (scim2-models holds them weakly)
-def workato_user_model(role_fields: tuple[str, ...] = DEFAULT_ROLE_FIELDS) -> type[User]:
-    """User[WorkatoRole], the extension declaring `role_fields`: the role fields are
-    configurable (extra environments), so the extension is built from a Schema."""
-    for name in role_fields:
-        if not _ATTRIBUTE_NAME.match(name):
-            raise ValueError(f"{name!r} is not a valid SCIM attribute name for a role field.")
-    schema = Schema(
-        id=WORKATO_ROLE,
-        name="WorkatoRole",
-        attributes=[
-            Attribute(name=n, type=Attribute.Type.string, multi_valued=False, case_exact=True)
-            for n in role_fields
-        ],
-    )
-    return User[Extension.from_schema(schema)]
-
-
-def build_user(
-    user_name: str,
-    *,
-    given_name: str | None = None,
-    family_name: str | None = None,
-    email: str | None = None,
-    active: bool = True,
-    roles: Mapping[str, str | None] | None = None,
-    role_fields: Sequence[str] = DEFAULT_ROLE_FIELDS,
-) -> dict[str, Any]:
-    """The JSON of a Workato user, as a creation request carries it."""
-    model = workato_user_model(tuple(role_fields))
-    user = model(
-        user_name=user_name,
-        name=Name(given_name=given_name, family_name=family_name)
-        if given_name or family_name
-        else None,
-        emails=[Email(value=email, type="work", primary=True)] if email else None,
-        active=active,
-    )
-    if roles:
-        extension = model.get_extension_models()[WORKATO_ROLE]
-        user[extension] = extension(**roles)
-    return user.model_dump(scim_ctx=Context.RESOURCE_CREATION_REQUEST)
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What /ServiceProviderConfig announces. `served` is False when it is missing: the
-    values are then the safe defaults (PUT instead of PATCH, no bulk, no ETags)."""
-
-    patch: bool
-    bulk: bool
-    filter: bool
-    etag: bool
-    max_results: int | None = None
-    served: bool = True
-
-
-# Filter stays on without a config: OneLogin's own connector finds Workato users by filter.
-DEFAULT_CAPABILITIES = Capabilities(patch=False, bulk=False, filter=True, etag=False, served=False)
-
-
-@dataclass(frozen=True)
-class ScimUser:
-    """A user as Workato holds it: the fields a planner compares, plus the raw JSON.
-    `roles` has every configured role field (None when unset) and any other the extension
-    block carries. `active` is True when the server leaves it out (RFC 7643 §4.1.1)."""
-
-    id: str
-    user_name: str
-    active: bool
-    name: dict[str, Any]
-    emails: list[dict[str, Any]]
-    roles: dict[str, str | None]
-    version: str | None
-    raw: dict[str, Any] = field(repr=False)
-
-    @property
-    def primary_email(self) -> str | None:
-        values = [e for e in self.emails if e.get("value")]
-        primary = [e for e in values if e.get("primary")]
-        return (primary or values or [{}])[0].get("value")
-
-
-@dataclass(frozen=True)
-class UserPage:
-    users: list[ScimUser]
-    total: int
-    start_index: int
 
 
 class ScimClient:
-    """Workato's SCIM API at `base_url` (e.g. https://workato.com/scim/v2), bearer `token`."""
+    """Workato's SCIM API at `base_url` (e.g. https://workato.com/scim/v2), bearer `token`.
+    With `writes_allowed` False (SCIM disabled on Connections) every write raises a
+    SCIM_DISABLED problem before anything is sent; reads work as usual."""
 
     def __init__(
         self,
@@ -176,9 +94,11 @@ class ScimClient:
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         role_fields: Sequence[str] = DEFAULT_ROLE_FIELDS,
+        writes_allowed: bool = True,
     ) -> None:
         self._token = token
         self._owns_session = session is None
+        self.writes_allowed = writes_allowed
         self.role_fields = tuple(role_fields)
         self.user_model = workato_user_model(self.role_fields)
         self._capabilities: Capabilities | None = None
@@ -189,6 +109,7 @@ class ScimClient:
             timeout=timeout,
             retry=retry or RetryPolicy(),
             session=session or requests.Session(),
+            secrets=(token,),
         )
 
     def close(self) -> None:
@@ -207,32 +128,14 @@ class ScimClient:
         """Prove the base URL and token with one cheap authenticated call (/ServiceProvider
         Config may be served without auth, so it proves nothing). The number of users."""
         data = self._http.json(self._call("GET", "/Users", params={"startIndex": 1, "count": 1}))
-        if not isinstance(data, dict) or not isinstance(data.get("totalResults"), int):
+        total = data.get("totalResults") if isinstance(data, dict) else None
+        if type(total) is not int:
             raise errors.bad_response(SERVICE, "no SCIM ListResponse at /Users")
-        return data["totalResults"]
+        return total
 
     def service_provider_config(self) -> Capabilities:
         data = self._discovery("/ServiceProviderConfig")
-        if data is None:
-            self._capabilities = DEFAULT_CAPABILITIES
-            return self._capabilities
-        try:
-            config = ServiceProviderConfig.model_validate(data, scim_policy=TOLERANT)
-        except ValidationError as exc:
-            problem = errors.bad_response(SERVICE, f"unreadable /ServiceProviderConfig: {exc}")
-            raise problem from None
-
-        def supported(feature: Any) -> bool:
-            return bool(feature is not None and feature.supported)
-
-        self._capabilities = Capabilities(
-            patch=supported(config.patch),
-            bulk=supported(config.bulk),
-            # An explicit "not supported" is believed; a missing block gets the default.
-            filter=supported(config.filter) if config.filter is not None else True,
-            etag=supported(config.etag),
-            max_results=config.filter.max_results if config.filter else None,
-        )
+        self._capabilities = DEFAULT_CAPABILITIES if data is None else read_capabilities(data)
         return self._capabilities
 
     def capabilities(self) -> Capabilities:
@@ -259,7 +162,7 @@ class ScimClient:
         data = self._http.json(
             self._call("GET", "/Users", params={"startIndex": start_index, "count": count})
         )
-        users, total = self._list_response(data)
+        users, total = read_list_response(data, self.role_fields)
         return UserPage(users, total, start_index)
 
     def list_users(self, page_size: int = 100) -> Iterator[ScimUser]:
@@ -280,7 +183,9 @@ class ScimClient:
             # quotes and backslashes; non-ASCII stays literal and requests percent-encodes it.
             expression = f"userName eq {json.dumps(user_name, ensure_ascii=False)}"
             data = self._http.json(self._call("GET", "/Users", params={"filter": expression}))
-            candidates: Iterator[ScimUser] | list[ScimUser] = self._list_response(data)[0]
+            candidates: Iterator[ScimUser] | list[ScimUser] = read_list_response(
+                data, self.role_fields
+            )[0]
         else:
             candidates = self.list_users()
         matches = [u for u in candidates if u.user_name.casefold() == user_name.casefold()]
@@ -300,14 +205,18 @@ class ScimClient:
     def create_user(self, resource: Mapping[str, Any] | Resource) -> ScimUser:
         # Never retried: a 5xx or a timeout may come after Workato created the user, and a
         # blind retry would then fail with uniqueness. The caller looks it up by userName.
+        self._check_writes_allowed()
         body = self._body(resource, Context.RESOURCE_CREATION_REQUEST, drop=("id", "meta"))
         response = self._call("POST", "/Users", json_body=body, retry=False)
-        if not response.content and response.headers.get("Location"):
-            response = self._call("GET", response.headers["Location"])
+        location = response.headers.get("Location")
+        if not response.content and location:
+            # Followed only under the base URL (Http.url): the token goes to no other host.
+            response = self._call("GET", urljoin(response.url, location))
         return self._user(response)
 
     def replace_user(self, user_id: str, resource: Mapping[str, Any] | Resource) -> ScimUser:
         """PUT: idempotent, so retried on transient failures."""
+        self._check_writes_allowed()
         body = self._body(resource, Context.RESOURCE_REPLACEMENT_REQUEST, drop=("meta",))
         response = self._on_user(user_id, "PUT", json_body=body)
         return self._user(response) if response.content else self._require(user_id)
@@ -317,6 +226,7 @@ class ScimClient:
     ) -> ScimUser:
         """PATCH (only when announced). Retried unless an `add` is in it: adding to a
         multi-valued attribute twice is not the same as once."""
+        self._check_writes_allowed()
         if not self.capabilities().patch:
             raise errors.ConnectionProblem(
                 errors.REJECTED,
@@ -338,6 +248,7 @@ class ScimClient:
     def set_active(self, user_id: str, active: bool) -> ScimUser:
         """Suspend or reactivate: PATCH `active` when announced, else PUT the current user
         with `active` changed (Workato deprovisions by suspending, never by deleting)."""
+        self._check_writes_allowed()
         if self.capabilities().patch:
             return self.patch_user(user_id, [{"op": "replace", "path": "active", "value": active}])
         current = self._require(user_id)
@@ -352,6 +263,10 @@ class ScimClient:
         return self.set_active(user_id, True)
 
     # --- plumbing ------------------------------------------------------------------------
+
+    def _check_writes_allowed(self) -> None:
+        if not self.writes_allowed:
+            raise errors.ConnectionProblem(errors.SCIM_DISABLED, SERVICE, WRITES_DISABLED)
 
     def _call(
         self, method: str, path: str, *, json_body: Any = None, retry: bool = True, **kwargs: Any
@@ -401,37 +316,7 @@ class ScimClient:
         return body
 
     def _user(self, response: requests.Response) -> ScimUser:
-        return self._parse_user(self._http.json(response))
-
-    def _parse_user(self, data: Any) -> ScimUser:
-        try:
-            self.user_model.model_validate(
-                data, scim_ctx=Context.RESOURCE_QUERY_RESPONSE, scim_policy=TOLERANT
-            )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "the user"
-            raise errors.bad_response(
-                SERVICE, f"a user that is not valid SCIM: {where}: {first['msg']}"
-            ) from None
-        extension = data.get(WORKATO_ROLE) or {}
-        roles = {name: None for name in self.role_fields}
-        roles.update({k: v for k, v in extension.items() if k != "schemas"})
-        return ScimUser(
-            id=data["id"],
-            user_name=data.get("userName", ""),
-            active=data.get("active", True) is not False,
-            name=dict(data.get("name") or {}),
-            emails=[dict(e) for e in data.get("emails") or []],
-            roles=roles,
-            version=(data.get("meta") or {}).get("version"),
-            raw=data,
-        )
-
-    def _list_response(self, data: Any) -> tuple[list[ScimUser], int]:
-        if not isinstance(data, dict) or not isinstance(data.get("totalResults"), int):
-            raise errors.bad_response(SERVICE, "a search answer that is not a ListResponse")
-        return [self._parse_user(r) for r in data.get("Resources") or []], data["totalResults"]
+        return read_user(self._http.json(response), self.role_fields)
 
     def _discovery(self, path: str) -> Any:
         """The JSON at a discovery endpoint, or None when the server does not serve it."""
@@ -448,7 +333,7 @@ class ScimClient:
         if data is None:
             return None
         # Some servers answer a bare array instead of a ListResponse.
-        documents = data.get("Resources", []) if isinstance(data, dict) else data
+        documents = (data.get("Resources") or []) if isinstance(data, dict) else data
         if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
             raise errors.bad_response(SERVICE, f"unreadable {path}")
         try:
@@ -456,7 +341,8 @@ class ScimClient:
                 model.model_validate(d, scim_policy=TOLERANT) if model else d for d in documents
             ]
         except ValidationError as exc:
-            raise errors.bad_response(SERVICE, f"unreadable {path}: {exc}") from None
+            where = first_error(exc, "a document")
+            raise errors.bad_response(SERVICE, f"unreadable {path}: {where}") from None
 
     def _describe(self, response: requests.Response) -> errors.ConnectionProblem:
         """A SCIM Error body (RFC 7644 §3.12) becomes the problem's detail and scim_type."""
@@ -465,13 +351,19 @@ class ScimClient:
             data = response.json()
         except ValueError:
             data = None
-        if isinstance(data, dict) and (ERROR in (data.get("schemas") or []) or "detail" in data):
+        schemas = data.get("schemas") if isinstance(data, dict) else None
+        if isinstance(data, dict) and (
+            (isinstance(schemas, list) and ERROR in schemas) or "detail" in data
+        ):
             try:
                 error = Error.model_validate(data, scim_policy=TOLERANT)
                 detail, scim_type = error.detail, error.scim_type
             except ValidationError:
                 detail, scim_type = data.get("detail"), data.get("scimType")
-            detail = str(detail or "").strip()[:500] or f"SCIM error {response.status_code}"
+            # Only text is the service's words; anything else is left out.
+            scim_type = scim_type if isinstance(scim_type, str) and scim_type else None
+            detail = detail.strip()[:500] if isinstance(detail, str) else ""
+            detail = detail or f"SCIM error {response.status_code}"
         problem = errors.from_response(
             SERVICE,
             response,

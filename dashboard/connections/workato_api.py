@@ -28,6 +28,8 @@ EXAMPLE_URL = "https://www.workato.com/api"
 BUILT_IN_ROLES = ("Admin", "Analyst", "Operator")
 PAGE_SIZE = 100
 MAX_PAGES = 1000  # a bound, so a server that ignores paging cannot keep us looping
+# The fields the dashboard reads from each listing's items: text, or null, when present.
+TEXT_FIELDS = {"/roles": ("name",), "/members": ("name", "email", "role_name")}
 
 UNAUTHORIZED = (
     "Workato rejected the developer API token: create an API client in Workato (Workspace "
@@ -70,6 +72,7 @@ class WorkatoApiClient:
             timeout=timeout,
             retry=retry or RetryPolicy(),
             session=session or requests.Session(),
+            secrets=(token,),
         )
 
     @property
@@ -87,9 +90,11 @@ class WorkatoApiClient:
         self.close()
 
     def check(self) -> None:
-        """Prove the token may call both endpoints the dashboard uses (one page of each)."""
-        self._get("/roles", {"page": 1, "per_page": 1})
-        self._get("/members", {"page": 1, "per_page": 1})
+        """Prove the token may call both endpoints the dashboard uses (one page of each),
+        and that both answer lists as Workato documents them: a JSON answer of another shape
+        is a `bad_response`, not "Connected"."""
+        for path in ("/roles", "/members"):
+            self._items(self._get(path, {"page": 1, "per_page": 1}), path)
 
     def custom_roles(self) -> list[dict[str, Any]]:
         return list(self._pages("/roles"))
@@ -99,8 +104,8 @@ class WorkatoApiClient:
         exactly as Workato spells them."""
         names = list(BUILT_IN_ROLES)
         for role in self.custom_roles():
-            name = role.get("name")
-            if isinstance(name, str) and name and name not in names:
+            name = role.get("name")  # text or None: _items checked it
+            if name and name not in names:
                 names.append(name)
         return names
 
@@ -120,9 +125,9 @@ class WorkatoApiClient:
         for _ in range(MAX_PAGES):
             entries = self._items(self._get("/activity_logs", params), "/activity_logs")
             yield from entries
-            if len(entries) < page_size or "id" not in entries[-1]:
+            if len(entries) < page_size or entries[-1].get("id") is None:
                 return
-            params["page[after]"] = entries[-1]["id"]
+            params["page[after]"] = entries[-1]["id"]  # an int or text: _items checked it
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -144,9 +149,18 @@ class WorkatoApiClient:
 
     @staticmethod
     def _items(data: Any, path: str) -> list[dict[str, Any]]:
+        """The items of a listing: a bare array, or one under "data" (or "items"). Each is
+        an object whose id, when present, is a number or text, and whose TEXT_FIELDS are
+        text or null; any other shape is a `bad_response`."""
         items = data.get("data", data.get("items")) if isinstance(data, dict) else data
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise errors.bad_response(SERVICE, f"no list at {path}")
+        for item in items:
+            if item.get("id") is not None and type(item["id"]) not in (int, str):
+                raise errors.bad_response(SERVICE, f"an id that is not a number or text at {path}")
+            for name in TEXT_FIELDS.get(path, ()):
+                if not isinstance(item.get(name), str | None):
+                    raise errors.bad_response(SERVICE, f"a {name} that is not text at {path}")
         return items
 
     @staticmethod

@@ -20,7 +20,7 @@ from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from dashboard.private_files import read_or_create
-from dashboard.sandbox import onelogin, workato_api, workato_scim
+from dashboard.sandbox import onelogin, onelogin_api, workato_api, workato_scim
 from dashboard.sandbox.onelogin_seed import WORKATO_APP_ID
 
 ONELOGIN_PATH = "/sandbox/onelogin"
@@ -71,7 +71,7 @@ def mount(app: Flask, base_url: str) -> Sandbox:
     app.wsgi_app = DispatcherMiddleware(
         app.wsgi_app,
         {
-            ONELOGIN_PATH: onelogin.create_app(state),
+            ONELOGIN_PATH: onelogin_api.create_app(state),
             SCIM_PATH: workato_scim.create_workato_scim_app(credentials["scim_token"]),
             WORKATO_API_PATH: workato_api.create_app(credentials["workato_api_token"]),
         },

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-WORKATO_ROLE = "urn:ietf:params:scim:schemas:workato:1.0:WorkatoRole"
+from dashboard.connections.scim_models import CORE_USER, WORKATO_ROLE
 
 
 def placeholder(field: str) -> str:

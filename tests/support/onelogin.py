@@ -9,7 +9,8 @@ from contextlib import contextmanager
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from dashboard.sandbox.onelogin import OneLoginState, create_app
+from dashboard.sandbox.onelogin import OneLoginState
+from dashboard.sandbox.onelogin_api import create_app
 
 
 class _Quiet(WSGIRequestHandler):

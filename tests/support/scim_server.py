@@ -22,12 +22,13 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKATO = ROOT / "dashboard" / "sandbox" / "workato"
@@ -187,3 +188,24 @@ def serve_wsgi(app: Any) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+# What a test server answers: a status, a body (serialised as JSON unless bytes; None for
+# none), and optionally headers.
+Answer = tuple[int, Any] | tuple[int, Any, dict[str, str]]
+
+
+def json_app(answer: Callable[[Request], Answer]) -> Callable[..., Any]:
+    """A WSGI app answering every request with `answer(request)`: for servers that answer
+    what no real one would (garbage shapes, echoed secrets, foreign Locations)."""
+
+    @Request.application
+    def app(request: Request) -> Response:
+        status, body, *rest = answer(request)
+        headers = rest[0] if rest else {}
+        if body is None:
+            return Response(b"", status=status, headers=headers)
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return Response(data, status=status, headers=headers, content_type="application/json")
+
+    return app
