@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from werkzeug.serving import WSGIRequestHandler, make_server
-
 from dashboard.sandbox.onelogin import OneLoginState
 from dashboard.sandbox.onelogin_api import create_app
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, *args: object) -> None:
-        """The simulator's own log (state.log) says what was asked; stderr stays clean."""
+from tests.support.scim_server import serve_wsgi
 
 
 @contextmanager
 def running(state: OneLoginState) -> Iterator[str]:
-    """Serve `state` on 127.0.0.1 in a daemon thread; yields the base URL."""
-    server = make_server("127.0.0.1", 0, create_app(state), request_handler=_Quiet)
-    # A short poll keeps shutdown quick: serve_forever notices the request to stop at its
-    # next poll.
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    """Serve `state` on 127.0.0.1 in a thread; yields the base URL."""
+    with serve_wsgi(create_app(state)) as url:
+        yield url
 
 
 @contextmanager
