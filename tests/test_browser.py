@@ -136,6 +136,9 @@ def test_demo_admin_connects_the_sandbox_and_fixes_the_seeded_problems(demo_serv
                 "tick “Include in SAML assertion” on parameter “workato_role_prod”"
             )
             expect(page.locator("#item-role_values")).to_contain_text("did you mean “Admin”?")
+            expect(page.locator("#item-role_values")).to_contain_text(
+                "“Developer”: rui.costa@example.com"
+            )
             expect(page.locator("#item-scim_template")).to_contain_text('Map "workato_role_prod"')
             page.screenshot(path=str(tmp_path / "setup-red.png"), full_page=True)
 
@@ -143,10 +146,13 @@ def test_demo_admin_connects_the_sandbox_and_fixes_the_seeded_problems(demo_serv
             page.goto(demo_server + "/sandbox/console")
             page.get_by_label("Include workato_role_prod in the SAML assertion").check()
             page.get_by_role("button", name="Save app").click()
-            page.get_by_label("workato_role of jonas.weber@example.com").fill("Admin")
-            jonas = page.locator("tr", has_text="jonas.weber@example.com")
-            jonas.get_by_role("button", name="Save").click()
-            expect(page.get_by_text("jonas.weber@example.com was saved")).to_be_visible()
+            for email, role in (
+                ("jonas.weber@example.com", "Admin"),
+                ("rui.costa@example.com", "Analyst"),
+            ):
+                page.get_by_label(f"workato_role of {email}").fill(role)
+                page.locator("tr", has_text=email).get_by_role("button", name="Save").click()
+                expect(page.get_by_text(f"{email} was saved")).to_be_visible()
             page.goto(demo_server + "/setup")
             page.get_by_text("Show the full SCIM JSON template").click()
             page.get_by_label("Paste the template").fill(

@@ -98,3 +98,28 @@ def test_demo_idp_signs_only_for_this_dashboard(client):
     response = client.post("/sandbox/idp/sso", data=form)
     assert response.status_code == 400
     assert "SAMLResponse" not in response.get_data(as_text=True)
+
+
+def test_the_demo_tenant_is_a_realistic_few_hundred_people(app):
+    """Mixed roles, a wrong case and an unknown role, suspended, removed, never provisioned."""
+    state = app.extensions["dashboard.sandbox"].onelogin_state
+    assigned = state.app_user_ids(app.extensions["dashboard.sandbox"].app_id)
+    assert 250 <= len(assigned) <= 320
+    roles = {state.users[i].custom_attributes.get("workato_role") for i in assigned}
+    assert {"Admin", "Analyst", "Operator", "admin", "Developer"} <= roles
+    assert sum(state.users[i].status == 2 for i in assigned) >= 5
+
+
+def test_the_demo_workspace_holds_the_provisioned_people_and_its_owner(app, client):
+    sandbox = app.extensions["dashboard.sandbox"]
+    state = sandbox.onelogin_state
+    headers = {"Authorization": f"Bearer {sandbox.credentials['scim_token']}"}
+    listed = client.get("/sandbox/workato/scim/v2/Users?count=1000", headers=headers).json
+    held = {u["userName"].lower(): u for u in listed["Resources"]}
+    assigned = {state.users[i].email for i in state.app_user_ids(sandbox.app_id)}
+    assert "workspace.owner@example.com" in held  # unknown to OneLogin
+    removed_but_active = [e for e, u in held.items() if e not in assigned and u["active"]]
+    assert "noah.williams@example.com" in removed_but_active
+    never_provisioned = assigned - set(held)
+    assert len(never_provisioned) >= 3
+    assert held["elena.petrova@example.com"]["active"] is False  # suspended reached Workato

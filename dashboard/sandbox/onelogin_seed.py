@@ -1,4 +1,4 @@
-"""The demo tenant: a Workato app provisioned over SCIM, thirteen people, and a few problems.
+"""The demo tenant: a Workato app provisioned over SCIM, a few hundred people, a few problems.
 
 The Workato app is a SAML app (auth_method 2) with provisioning enabled. Its parameters
 `workato_role`, `workato_role_test` and `workato_role_prod` map to the custom user fields of
@@ -13,6 +13,12 @@ Seeded problems, for the dashboard's checklist and sync to find and an admin to 
 3. Kwame Mensah has the app but no `workato_role` at all.
 4. OneLogin's own provisioning failed for Aiko Tanaka, and a change for Lucas Moreau waits
    for an approval that no API can give.
+5. Rui Costa's `workato_role` is "Developer", which is no Workato role.
+
+Besides these named people, `crowd()` adds a few hundred generated ones (a fixed random
+seed, so every demo is the same): mostly assigned the app with ordinary roles, some
+suspended, some removed from the app after they were provisioned (and still active in
+Workato: OneLogin never sent the suspension), some assigned but never provisioned.
 
 Not problems, but states a real tenant has: Elena Petrova is suspended (status 2) and still
 holds the app; Noah Williams and Omar Haddad were removed from the app (the events say so);
@@ -24,6 +30,8 @@ illustrative, as DESIGN.md says to confirm names through /api/1/events/types.
 
 from __future__ import annotations
 
+import itertools
+import random
 from datetime import UTC, datetime, timedelta
 
 from dashboard.sandbox.onelogin import App, OneLoginState, Parameter
@@ -46,8 +54,10 @@ EVENT_TYPES = (
     (51, "USER_UPDATED_IN_APP", "%user% was updated in %app%"),
     (53, "USER_SUSPENDED_IN_APP", "%user% was suspended in %app%"),
     (54, "PROVISIONING_PENDING_APPROVAL", "A change to %user% in %app% awaits approval"),
+    (55, "USER_REMOVED_FROM_ROLE", "Removed %role% from user %user%"),
 )
 ASSIGNED, PROVISIONED, FAILED, SUSPENDED_IN_APP, PENDING = 4, 25, 26, 53, 54
+REMOVED_FROM_ROLE = 55
 
 # first, last, (workato_role, _test, _prod), status, roles held, OneLogin provisioning
 PEOPLE = (
@@ -64,6 +74,70 @@ PEOPLE = (
     ("Grace", "Kim", ("Operator", "Analyst", "Analyst"), 1, ("Workato Users",), None),
     ("Lucas", "Moreau", ("Analyst", "Analyst", "Operator"), 1, ("Workato Users",), "pending"),
     ("Hannah", "Schmidt", (None, None, None), 1, (), "never"),
+    ("Rui", "Costa", ("Developer", "Analyst", "Analyst"), 1, ("Workato Users",), None),
+)
+CROWD_SIZE = 300
+FIRST_NAMES = (
+    "Ada",
+    "Ben",
+    "Carla",
+    "Dev",
+    "Emma",
+    "Felix",
+    "Gita",
+    "Hugo",
+    "Ines",
+    "Jack",
+    "Kai",
+    "Lena",
+    "Marco",
+    "Nina",
+    "Oscar",
+    "Paula",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wei",
+    "Xena",
+    "Yusuf",
+    "Zoe",
+    "Arjun",
+    "Bea",
+    "Chloe",
+    "Diego",
+)
+LAST_NAMES = (
+    "Adams",
+    "Baker",
+    "Costa",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hansen",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+    "Meyer",
+    "Novak",
+    "Okafor",
+    "Patel",
+    "Quint",
+    "Rossi",
+    "Silva",
+    "Torres",
+)
+# workato_role, _test and _prod: the usual shapes of a workspace's roles.
+ROLE_MIXES = (
+    (("Operator", "Operator", "Operator"), 40),
+    (("Analyst", "Analyst", "Analyst"), 30),
+    (("Analyst", "Operator", "Operator"), 15),
+    (("Operator", "Analyst", None), 10),
+    (("Admin", "Admin", "Admin"), 5),
 )
 PROVISIONING = {
     "suspended": ("provisioned", "disabled"),
@@ -112,7 +186,31 @@ def seed(state: OneLoginState) -> OneLoginState:
         if provisioning in PROVISIONING:
             state.provisioning[(user.id, WORKATO_APP_ID)] = PROVISIONING[provisioning]
         _history(state, user.id, f"{first} {last}", provisioning)
+    crowd(state, roles["Workato Users"], roles["Employees"])
     return state
+
+
+def crowd(state: OneLoginState, workato_users, employees, size: int = CROWD_SIZE) -> None:
+    """A few hundred ordinary people, the same in every demo."""
+    pick = random.Random(2025)  # noqa: S311  (demo data, not security)
+    taken = {(first, last) for first, last, *_ in PEOPLE}
+    names = [n for n in itertools.product(FIRST_NAMES, LAST_NAMES) if n not in taken]
+    mixes, weights = zip(*ROLE_MIXES, strict=True)
+    for first, last in pick.sample(names, size):
+        fate = pick.choices(
+            ("assigned", "suspended", "removed", "never", "employee"), (84, 4, 3, 3, 6)
+        )[0]
+        values = pick.choices(mixes, weights)[0] if fate != "employee" else (None,) * 3
+        user = state.add_user(
+            first, last, status=2 if fate == "suspended" else 1, **_present(values)
+        )
+        employees.user_ids.append(user.id)
+        if fate in ("assigned", "suspended", "never"):
+            workato_users.user_ids.append(user.id)
+        if fate == "suspended":
+            state.provisioning[(user.id, WORKATO_APP_ID)] = PROVISIONING["suspended"]
+        if fate != "employee":
+            _history(state, user.id, f"{first} {last}", fate if fate != "assigned" else None)
 
 
 def _present(values: tuple[str | None, ...]) -> dict[str, str]:
@@ -143,5 +241,8 @@ def _history(state: OneLoginState, user_id: int, name: str, provisioning: str | 
     log(PROVISIONED)
     if provisioning == "pending":
         log(PENDING)
-    if provisioning in ("suspended", "removed"):
+    if provisioning == "suspended":
         log(SUSPENDED_IN_APP)
+    if provisioning == "removed":
+        # Taken out of the role; OneLogin's suspension never reached Workato.
+        log(REMOVED_FROM_ROLE, role_name="Workato Users", actor_user_name="Maya Chen")

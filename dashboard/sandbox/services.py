@@ -20,7 +20,7 @@ from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from dashboard.private_files import read_or_create
-from dashboard.sandbox import onelogin, onelogin_api, workato_api, workato_scim
+from dashboard.sandbox import onelogin, onelogin_api, workato_api, workato_scim, workato_seed
 from dashboard.sandbox.onelogin_seed import WORKATO_APP_ID
 
 ONELOGIN_PATH = "/sandbox/onelogin"
@@ -68,11 +68,13 @@ def mount(app: Flask, base_url: str) -> Sandbox:
     credentials = _credentials(Path(app.instance_path))
     state = onelogin.OneLoginState.seeded()
     state.add_credential(credentials["onelogin_client_id"], credentials["onelogin_client_secret"])
+    scim = workato_scim.create_workato_scim_app(credentials["scim_token"])
+    workato_seed.load(scim, credentials["scim_token"], workato_seed.workato_users(state))
     app.wsgi_app = DispatcherMiddleware(
         app.wsgi_app,
         {
             ONELOGIN_PATH: onelogin_api.create_app(state),
-            SCIM_PATH: workato_scim.create_workato_scim_app(credentials["scim_token"]),
+            SCIM_PATH: scim,
             WORKATO_API_PATH: workato_api.create_app(credentials["workato_api_token"]),
         },
     )

@@ -214,16 +214,20 @@ def role_values_known(facts: Facts, ctx: Context) -> Outcome:
             return _unavailable(roles)
         roles, source = ctx.known_roles_fallback, "the configured roles (DASHBOARD_KNOWN_ROLES)"
     known = set(roles)
-    wrong = []
+    # Grouped by value: one typo is one user to fix; a value hundreds share is a missing role.
+    wrong: dict[str, list[str]] = {}
     for who, fields in sorted(values.items()):
         for field, value in fields.items():
             if value not in known:
-                wrong.append(f"{who}: {field} = “{value}”{_did_you_mean(value, roles)}")
+                wrong.setdefault(value, []).append(f"{who} ({field})")
     if wrong:
-        shown = "; ".join(wrong[:10]) + (f"; and {len(wrong) - 10} more" if len(wrong) > 10 else "")
+        parts = []
+        for value, where in sorted(wrong.items(), key=lambda item: len(item[1])):
+            shown = ", ".join(where[:3]) + (f" and {len(where) - 3} more" if len(where) > 3 else "")
+            parts.append(f"“{value}”{_did_you_mean(value, roles)}: {shown}")
         return Outcome(
             FAILING,
-            f"Role values not in {source} (names are case-sensitive): {shown}. "
+            f"Role values not in {source} (names are case-sensitive): {'; '.join(parts)}. "
             "Fix them on the users in OneLogin.",
         )
     return Outcome(VERIFIED, f"All {len(values)} assigned users' role values are in {source}.")
