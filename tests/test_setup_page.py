@@ -105,3 +105,17 @@ def test_confirming_twice_keeps_the_first_confirmation_and_audits_it_once(app):
         item = next(r for r in service.checklist() if r.id == "api_connection")
     assert item.confirmed_by == "first@example.com"
     assert [r["action"] for r in audit_rows(app)].count("setup.confirmed") == 1
+
+
+def test_the_overview_sums_up_connections_and_the_checklist(admin_client, app):
+    from dashboard.connections import service as connections
+
+    assert "Nothing is connected yet" in admin_client.get("/").get_data(as_text=True)
+    with app.app_context():
+        connections.save("scim", actor="t", base_url="http://127.0.0.1:9/v2", secret="x" * 20)
+    admin_client.post("/setup/check", data={"csrf_token": token(admin_client)})
+    page = admin_client.get("/").get_data(as_text=True)
+    assert "Workato SCIM API:" in page and "Not tested" in page
+    assert "OneLogin API:" in page and "Not configured" in page
+    assert "2 failing" in page  # the SCIM API does not answer on a closed port
+    assert '#item-scim_api">' in page

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+from collections import Counter
+
 from flask import Blueprint, request
 from sqlalchemy import text
 
 from dashboard.audit.service import recent
 from dashboard.auth.access import public
+from dashboard.connections import service as connections
 from dashboard.extensions import db
 from dashboard.htmx import render
+from dashboard.setup import service as setup
 
 bp = Blueprint("pages", __name__)
 
@@ -15,7 +19,16 @@ AUDIT_PAGE_SIZE = 50
 
 @bp.get("/")
 def overview() -> str:
-    return render("pages/overview.html")
+    """A summary of what is stored: no remote call."""
+    checklist = setup.checklist()
+    states = Counter(item.state for item in checklist)
+    return render(
+        "pages/overview.html",
+        connections=connections.all_by_kind(),
+        titles=connections.TITLES,
+        states=states,
+        failing=[item for item in checklist if item.state == "failing"],
+    )
 
 
 @bp.get("/users")
