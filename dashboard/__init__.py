@@ -219,6 +219,10 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     def inject_demo() -> dict:
         return {"demo_mode": settings.DASHBOARD_DEMO}
 
+    from dashboard.audit.display import describe
+
+    app.jinja_env.filters["describe"] = describe
+
 
 def setup_sandbox(app: Flask, settings: Settings) -> None:
     """Demo mode: serve the OneLogin and Workato stand-ins from this process."""

@@ -174,3 +174,20 @@ class TestUnexpectedErrors:
         assert response.status_code == 500
         assert response.headers["HX-Retarget"] == "#messages"
         assert response.get_data(as_text=True).strip().startswith('<p class="flash flash-error"')
+
+
+def test_audit_details_read_as_words_not_python(admin_client, app):
+    from dashboard import audit
+    from dashboard.extensions import db
+
+    with app.test_request_context():
+        audit.record(
+            "connection.saved",
+            actor="t",
+            outcome="success",
+            details={"changed": {"base_url": [None, "https://w.example/v2"]}},
+        )
+        db.session.commit()
+    page = admin_client.get("/audit").get_data(as_text=True)
+    assert "changed: base_url: — → https://w.example/v2" in page
+    assert "[None" not in page
