@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -85,7 +85,9 @@ def wait_for_line(process: subprocess.Popen, needle: str, timeout: float) -> thr
     return reader
 
 
-def test_admin_signs_in_through_the_demo_idp_and_lands_on_the_overview(demo_server, tmp_path):
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A Chromium page; the test fails if any script error or CSP violation shows up."""
     problems: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -93,77 +95,65 @@ def test_admin_signs_in_through_the_demo_idp_and_lands_on_the_overview(demo_serv
             page = browser.new_page()
             page.on("console", lambda m: m.type == "error" and problems.append(m.text))
             page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(demo_server + "/")
-            expect(page).to_have_url(re.compile(r"/sandbox/idp/sso\?SAMLRequest="))
-            expect(page.get_by_role("heading", name="Demo identity provider")).to_be_visible()
-            page.get_by_role("button", name=re.compile("Ada Admin")).click()
-            expect(page).to_have_url(demo_server + "/")
-            expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-            expect(page.get_by_text("Signed in as Ada Admin (admin)")).to_be_visible()
-            expect(page.get_by_role("link", name="Overview")).to_have_attribute(
-                "aria-current", "page"
-            )
-            page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+            yield page
         finally:
             browser.close()
-    # A CSP violation (inline script or style) or a script error shows up here.
     assert problems == []
 
 
-def test_demo_admin_connects_the_sandbox_and_fixes_the_seeded_problems(demo_server, tmp_path):
+def test_admin_signs_in_through_the_demo_idp_and_lands_on_the_overview(demo_server, page, tmp_path):
+    """Open the dashboard, get sent to the demo IdP, pick the admin, land on the overview."""
+    page.goto(demo_server + "/")
+    expect(page).to_have_url(re.compile(r"/sandbox/idp/sso\?SAMLRequest="))
+    expect(page.get_by_role("heading", name="Demo identity provider")).to_be_visible()
+    page.get_by_role("button", name=re.compile("Ada Admin")).click()
+    expect(page).to_have_url(demo_server + "/")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_text("Signed in as Ada Admin (admin)")).to_be_visible()
+    expect(page.get_by_role("link", name="Overview")).to_have_attribute("aria-current", "page")
+    page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+
+
+def test_demo_admin_connects_the_sandbox_and_fixes_the_seeded_problems(demo_server, page, tmp_path):
     """The demo's story: store credentials, see the checklist go red for the seeded reasons,
     follow the page's own instructions, see it go green."""
-    problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(demo_server + "/connections")
-            page.get_by_role("button", name=re.compile("Ada Admin")).click()
-            page.get_by_role("button", name="Use the demo sandbox").click()
-            expect(page.get_by_text("now point at the demo sandbox")).to_be_visible()
-            for kind in ("onelogin", "scim", "workato_api"):
-                page.locator(f"#{kind}").get_by_role("button", name="Test connection").click()
-                expect(page.locator(f"#{kind} .state")).to_have_text("Working")
+    page.goto(demo_server + "/connections")
+    page.get_by_role("button", name=re.compile("Ada Admin")).click()
+    page.get_by_role("button", name="Use the demo sandbox").click()
+    expect(page.get_by_text("now point at the demo sandbox")).to_be_visible()
+    for kind in ("onelogin", "scim", "workato_api"):
+        page.locator(f"#{kind}").get_by_role("button", name="Test connection").click()
+        expect(page.locator(f"#{kind} .state")).to_have_text("Working")
 
-            page.goto(demo_server + "/setup")
-            page.get_by_role("button", name="Re-check all").click()
-            parameters = page.locator("#item-app_parameters")
-            expect(parameters).to_contain_text("Failing")
-            expect(parameters).to_contain_text(
-                "tick “Include in SAML assertion” on parameter “workato_role_prod”"
-            )
-            expect(page.locator("#item-role_values")).to_contain_text("did you mean “Admin”?")
-            expect(page.locator("#item-role_values")).to_contain_text(
-                "“Developer”: rui.costa@example.com"
-            )
-            expect(page.locator("#item-scim_template")).to_contain_text('Map "workato_role_prod"')
-            page.screenshot(path=str(tmp_path / "setup-red.png"), full_page=True)
+    page.goto(demo_server + "/setup")
+    page.get_by_role("button", name="Re-check all").click()
+    parameters = page.locator("#item-app_parameters")
+    expect(parameters).to_contain_text("Failing")
+    expect(parameters).to_contain_text(
+        "tick “Include in SAML assertion” on parameter “workato_role_prod”"
+    )
+    expect(page.locator("#item-role_values")).to_contain_text("did you mean “Admin”?")
+    expect(page.locator("#item-role_values")).to_contain_text("“Developer”: rui.costa@example.com")
+    expect(page.locator("#item-scim_template")).to_contain_text('Map "workato_role_prod"')
+    page.screenshot(path=str(tmp_path / "setup-red.png"), full_page=True)
 
-            # Follow the instructions: in (sandbox) OneLogin, then paste the template here.
-            page.goto(demo_server + "/sandbox/console")
-            page.get_by_label("Include workato_role_prod in the SAML assertion").check()
-            page.get_by_role("button", name="Save app").click()
-            for email, role in (
-                ("jonas.weber@example.com", "Admin"),
-                ("rui.costa@example.com", "Analyst"),
-            ):
-                page.get_by_label(f"workato_role of {email}").fill(role)
-                page.locator("tr", has_text=email).get_by_role("button", name="Save").click()
-                expect(page.get_by_text(f"{email} was saved")).to_be_visible()
-            page.goto(demo_server + "/setup")
-            page.get_by_text("Show the full SCIM JSON template").click()
-            page.get_by_label("Paste the template").fill(
-                page.locator("#paste-template").inner_text()
-            )
-            page.get_by_role("button", name="Save template").click()
-            expect(page.get_by_text("it maps every role field")).to_be_visible()
-            page.get_by_role("button", name="Re-check all").click()
-            for item in ("app_parameters", "role_values", "scim_template", "scim_role_schema"):
-                expect(page.locator(f"#item-{item} .state")).to_have_text("Verified")
-            page.screenshot(path=str(tmp_path / "setup-green.png"), full_page=True)
-        finally:
-            browser.close()
-    assert problems == []
+    # Follow the instructions: in (sandbox) OneLogin, then paste the template here.
+    page.goto(demo_server + "/sandbox/console")
+    page.get_by_label("Include workato_role_prod in the SAML assertion").check()
+    page.get_by_role("button", name="Save app").click()
+    for email, role in (
+        ("jonas.weber@example.com", "Admin"),
+        ("rui.costa@example.com", "Analyst"),
+    ):
+        page.get_by_label(f"workato_role of {email}").fill(role)
+        page.locator("tr", has_text=email).get_by_role("button", name="Save").click()
+        expect(page.get_by_text(f"{email} was saved")).to_be_visible()
+    page.goto(demo_server + "/setup")
+    page.get_by_text("Show the full SCIM JSON template").click()
+    page.get_by_label("Paste the template").fill(page.locator("#paste-template").inner_text())
+    page.get_by_role("button", name="Save template").click()
+    expect(page.get_by_text("it maps every role field")).to_be_visible()
+    page.get_by_role("button", name="Re-check all").click()
+    for item in ("app_parameters", "role_values", "scim_template", "scim_role_schema"):
+        expect(page.locator(f"#item-{item} .state")).to_have_text("Verified")
+    page.screenshot(path=str(tmp_path / "setup-green.png"), full_page=True)

@@ -231,7 +231,9 @@ def test_users_page_through_lower_case_after_cursor(client, state) -> None:
     state.lower_case_headers = True
     users = list(client.users())
     assert [u["id"] for u in users] == sorted(state.users)
-    assert len([line for line in state.log if line.startswith("GET /api/2/users?")]) == 3
+    pages = -(-len(state.users) // 100)
+    assert pages >= 3
+    assert len([line for line in state.log if line.startswith("GET /api/2/users?")]) == pages
     assert users[3]["custom_attributes"]["workato_role"] == "admin"
 
 
@@ -334,8 +336,9 @@ def test_events_page_with_after_cursor(client, state) -> None:
     assert {e["id"] for e in first}.isdisjoint(e["id"] for e in rest)
 
 
-def test_events_since_a_moment(client) -> None:
+def test_events_since_a_moment(client, state) -> None:
     """since narrows the events to those at or after the moment, whatever its time zone."""
+    state.events = [e for e in state.events if e["created_at"] < "2025-03-03T09:28"]
     events, _ = client.events(since=datetime(2025, 3, 3, 9, 25, tzinfo=UTC))
     assert len(events) == 3
     naive, _ = client.events(since=datetime(2025, 3, 3, 9, 25))

@@ -128,3 +128,20 @@ class Http:
             return response.json()
         except ValueError:
             raise errors.bad_response(self.service, "not JSON") from None
+
+
+class ApiClient:
+    """What every client shares: it closes the session it made (not one it was given)."""
+
+    _http: Http
+    _owns_session: bool
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._http.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

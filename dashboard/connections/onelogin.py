@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from dashboard.connections import errors
-from dashboard.connections.http import Http, RetryPolicy
+from dashboard.connections.http import ApiClient, Http, RetryPolicy
 from dashboard.connections.onelogin_records import (
     App,
     CustomAttribute,
@@ -67,7 +67,7 @@ USERS_PAGE, APP_USERS_PAGE = 100, 1000  # OneLogin's largest pages for each
 SAML = 2  # an App's auth_method
 
 
-class OneLoginClient:
+class OneLoginClient(ApiClient):
     """One OneLogin tenant, through one API credential. Use as a context manager, or close()."""
 
     def __init__(
@@ -100,16 +100,6 @@ class OneLoginClient:
 
     def __repr__(self) -> str:
         return f"OneLoginClient({self._http.base_url!r}, client_id={self._client_id!r})"
-
-    def __enter__(self) -> OneLoginClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if self._owns_session:
-            self._http.session.close()
 
     # --- what the dashboard asks -------------------------------------------------------
 

@@ -29,7 +29,7 @@ from scim2_models import (
 )
 
 from dashboard.connections import errors
-from dashboard.connections.http import Http, RetryPolicy
+from dashboard.connections.http import ApiClient, Http, RetryPolicy
 from dashboard.connections.scim_models import (
     CORE_USER,
     DEFAULT_CAPABILITIES,
@@ -80,7 +80,7 @@ SCIM_TYPES = {
 }
 
 
-class ScimClient:
+class ScimClient(ApiClient):
     """Workato's SCIM API at `base_url` (e.g. https://workato.com/scim/v2), bearer `token`.
     With `writes_allowed` False (SCIM disabled on Connections) every write raises a
     SCIM_DISABLED problem before anything is sent; reads work as usual."""
@@ -111,16 +111,6 @@ class ScimClient:
             session=session or requests.Session(),
             secrets=(token,),
         )
-
-    def close(self) -> None:
-        if self._owns_session:
-            self._http.session.close()
-
-    def __enter__(self) -> ScimClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- discovery -----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import requests
 
 from dashboard.connections import errors
-from dashboard.connections.http import Http, RetryPolicy
+from dashboard.connections.http import ApiClient, Http, RetryPolicy
 from dashboard.connections.urls import check_base_url
 
 SERVICE = "Workato developer API"
@@ -46,7 +46,7 @@ def _forbidden(response: requests.Response) -> str:
     )
 
 
-class WorkatoApiClient:
+class WorkatoApiClient(ApiClient):
     """Workato's developer API at `base_url` (https://www.workato.com/api, or another data
     centre's), with an API client's bearer `token`."""
 
@@ -78,16 +78,6 @@ class WorkatoApiClient:
     @property
     def base_url(self) -> str:
         return self._http.base_url
-
-    def close(self) -> None:
-        if self._owns_session:
-            self._http.session.close()
-
-    def __enter__(self) -> WorkatoApiClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def check(self) -> None:
         """Prove the token may call both endpoints the dashboard uses (one page of each),
