@@ -183,7 +183,7 @@ def test_users_page_with_a_cursor(api: Api, state: OneLoginState) -> None:
         cursor = response.headers.get("After-Cursor")
         if not cursor:
             break
-    assert pages == 2
+    assert pages == -(-len(state.users) // 100) >= 2
     assert seen == sorted(state.users)
 
 
@@ -362,8 +362,9 @@ def test_events_come_50_a_page_newest_first(api: Api, state: OneLoginState) -> N
     assert second["pagination"]["after_cursor"] is None
 
 
-def test_events_filter_by_type_user_and_since(api: Api) -> None:
+def test_events_filter_by_type_user_and_since(api: Api, state: OneLoginState) -> None:
     """event_type_id (repeated or comma-separated), user_id and since narrow the events."""
+    state.events = [e for e in state.events if e["created_at"] < "2025-03-03T09:28"]
     query = [("event_type_id", "26"), ("event_type_id", "54")]
     types = api.get("/api/1/events", query_string=query).json["data"]
     assert sorted(e["event_type_id"] for e in types) == [26, 54]
