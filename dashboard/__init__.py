@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from flask import Flask, Response, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.extensions import csrf, db, login_manager, migrate
@@ -266,9 +267,7 @@ def setup_errors(app: Flask) -> None:
             500,
         )
 
-    for status, title in ((400, "Bad request"), (404, "Not found"), (405, "Not allowed")):
-
-        def handler(error, title=title, status=status):
-            return error_page(title, error.description, status)
-
-        app.register_error_handler(status, handler)
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        # Every other HTTP error (400, 404, 405, 413...) the same way, never Werkzeug's page.
+        return error_page(error.name, error.description or "", error.code or 500)

@@ -191,3 +191,12 @@ def test_audit_details_read_as_words_not_python(admin_client, app):
     page = admin_client.get("/audit").get_data(as_text=True)
     assert "changed: base_url: — → https://w.example/v2" in page
     assert "[None" not in page
+
+
+def test_an_oversized_request_gets_our_error_page(admin_client):
+    """Errors without their own handler (here 413) use the same page, not Werkzeug's."""
+    response = admin_client.post(
+        "/setup/template", data={"csrf_token": _token(admin_client), "template": "x" * 3_000_000}
+    )
+    assert response.status_code == 413
+    assert "Back to the dashboard" in response.get_data(as_text=True)

@@ -111,6 +111,9 @@ def test_clearing_the_secret_is_audited(admin_client, app):
         ("https://user:pass@workato.example/scim/v2", "Do not put credentials in the URL"),
         ("workato.example", "is not a URL"),
         ("https://workato.example/scim/v2?token=x", "has a query or fragment"),
+        ("https://workato.example:abc/v2", "cannot be read"),
+        ("https://workato.example:99999/v2", "cannot be read"),
+        ("https://[::1/v2", "cannot be read"),
     ],
 )
 def test_bad_base_urls_are_refused_with_the_reason(admin_client, app, base_url, message):

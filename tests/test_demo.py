@@ -123,3 +123,26 @@ def test_the_demo_workspace_holds_the_provisioned_people_and_its_owner(app, clie
     never_provisioned = assigned - set(held)
     assert len(never_provisioned) >= 3
     assert held["elena.petrova@example.com"]["active"] is False  # suspended reached Workato
+
+
+def test_the_published_demo_credential_does_not_open_the_demo_tenant(app, client):
+    """Only the random per-instance credential works against the demo's OneLogin."""
+    from dashboard.sandbox.onelogin_seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+
+    def token(client_id, secret):
+        return client.post(
+            "/sandbox/onelogin/auth/oauth2/v2/token",
+            json={"grant_type": "client_credentials"},
+            headers={"Authorization": f"client_id:{client_id}, client_secret:{secret}"},
+        ).status_code
+
+    credentials = app.extensions["dashboard.sandbox"].credentials
+    assert token(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET) == 401
+    assert token(credentials["onelogin_client_id"], credentials["onelogin_client_secret"]) == 200
+
+
+def test_a_viewer_sees_the_sandbox_console_without_forms(client):
+    sign_in_as(client, "victor", "/sandbox/console")
+    page = client.get("/sandbox/console").get_data(as_text=True)
+    assert "Sandbox OneLogin console" in page
+    assert "<form" not in page.split("<main", 1)[1]

@@ -304,3 +304,15 @@ def test_stale_sign_in_requests_are_pruned_when_a_new_one_starts(sign_in, app, c
     with app.app_context():
         assert db.session.get(SamlRequest, stale_id) is None
         assert db.session.scalar(db.select(db.func.count()).select_from(SamlRequest)) == 1
+
+
+def test_a_second_answer_to_the_same_request_is_refused(sign_in, app, client):
+    """Two different assertions for one sign-in request: only the first is used."""
+    request_id, relay = sign_in.start()
+    first = sign_in.response(request_id, ADMIN_EMAIL, [ADMINS])
+    second = sign_in.response(request_id, ADMIN_EMAIL, [ADMINS])
+    assert sign_in.post(first, relay).status_code == 302
+    again = sign_in.in_new_browser()
+    assert again.post(second, relay).status_code == 400
+    assert audit_rows(app)[-1]["details"]["reason"] == "request_reused"
+    assert count_rows(app, "login_sessions") == 1

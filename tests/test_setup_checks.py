@@ -165,7 +165,7 @@ def test_a_correct_setup_verifies_every_item(ready):
     code, document, _ = cli_check(ready)
     states = {item["id"]: item["state"] for item in document["items"]}
     assert states.pop("users_in_sync") == "cannot_check"
-    assert len(states) == 13 and set(states.values()) == {"verified"}, document
+    assert len(states) == 15 and set(states.values()) == {"verified"}, document
     assert document["ok"] is True and code == 0
 
 
@@ -430,3 +430,17 @@ def test_a_secret_no_key_can_decrypt_fails_the_checks_for_monitoring(ready, make
     assert by_id(document)["onelogin_api"]["state"] == "failing"
     assert "cannot be decrypted" in by_id(document)["onelogin_api"]["message"]
     assert code == 1
+
+
+def test_re_enabling_scim_does_not_leave_the_disabled_message_behind(ready, app):
+    """A re-check while disabled stores nothing for SCIM; after re-enabling, the last real
+    result shows until the next check."""
+    run(app)
+    with app.app_context():
+        connections.disable_scim("t", clear_token=False)
+    run(app)
+    with app.app_context():
+        connections.enable_scim("t")
+        shown = {r.id: r for r in setup.checklist()}
+    assert shown["scim_api"].state == "verified"
+    assert "disabled" not in shown["scim_api"].message

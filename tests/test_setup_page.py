@@ -32,8 +32,8 @@ def test_check_json_lists_every_item_with_stable_ids_and_exit_0_without_failures
     document = json.loads(result.output)
     assert document["ok"] is True
     ids = [item["id"] for item in document["items"]]
-    assert ids[:3] == ["data_monitoring", "onelogin_api", "app_saml"]
-    assert len(ids) == len(set(ids)) == 14
+    assert ids[:4] == ["data_monitoring", "saml_sso", "onelogin_api", "app_saml"]
+    assert len(ids) == len(set(ids)) == 16
     for item in document["items"]:
         assert {"id", "title", "state", "message", "checked_at"} <= set(item)
         assert item["state"] in {"verified", "failing", "needs_confirmation", "cannot_check"}
@@ -119,3 +119,29 @@ def test_the_overview_sums_up_connections_and_the_checklist(admin_client, app):
     assert "OneLogin API:" in page and "Not configured" in page
     assert "2 failing" in page  # the SCIM API does not answer on a closed port
     assert '#item-scim_api">' in page
+
+
+def test_two_confirmations_at_once_leave_one_and_no_error(app):
+    """Two admins clicking at the same moment: one confirmation, audited once, no 500."""
+    import threading
+
+    from dashboard.setup import service
+
+    barrier = threading.Barrier(2)
+    errors: list[Exception] = []
+
+    def click(actor: str) -> None:
+        with app.app_context():
+            barrier.wait(timeout=10)
+            try:
+                service.confirm("data_monitoring", actor)
+            except Exception as exc:  # the test reports it below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=click, args=(f"{n}@example.com",)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert [r["action"] for r in audit_rows(app)].count("setup.confirmed") == 1

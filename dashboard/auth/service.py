@@ -133,13 +133,19 @@ def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
     if db.session.get(SeenAssertion, assertion.assertion_id) is not None:
         raise _replayed()
     if pending is not None:
-        if pending.consumed_at is not None:
-            raise saml.SamlRefused("request_reused", "This sign-in request was already answered.")
         if pending.expires_at <= now:
             raise saml.SamlRefused(
                 "request_expired", "The sign-in took too long at the IdP; please sign in again."
             )
-        pending.consumed_at = now
+        # One statement, so that two answers to one request cannot both use it.
+        requests = SamlRequest.__table__
+        used = db.session.execute(
+            requests.update()
+            .where(requests.c.id == pending.id, requests.c.consumed_at.is_(None))
+            .values(consumed_at=now)
+        ).rowcount
+        if not used:
+            raise saml.SamlRefused("request_reused", "This sign-in request was already answered.")
     db.session.add(
         SeenAssertion(id=assertion.assertion_id, not_on_or_after=assertion.not_on_or_after)
     )

@@ -22,7 +22,13 @@ def _is_loopback(host: str) -> bool:
 def check_base_url(url: str, example: str) -> str:
     """The URL without a trailing slash, or BadBaseUrl. No credentials, query or fragment."""
     url = (url or "").strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number from 0 to 65535)
+    except ValueError:
+        raise BadBaseUrl(
+            f"That URL cannot be read (check the host and port); like {example}."
+        ) from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise BadBaseUrl(f"That is not a URL; it should look like {example}.")
     if parts.username or parts.password:

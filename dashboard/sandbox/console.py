@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from dashboard.connections import service as connections
@@ -33,7 +42,19 @@ def seeded_template(role_fields: list[str]) -> str:
 
 @bp.post("/connect")
 def connect():
-    sandbox, actor = _sandbox(), _actor()
+    try:
+        _connect(_sandbox(), _actor())
+    except connections.Invalid as exc:
+        flash(f"The demo sandbox could not be connected: {exc.message}", "error")
+        return redirect(url_for("connections.page"))
+    flash(
+        "The three connections now point at the demo sandbox. Test them, then open Setup.",
+        "success",
+    )
+    return redirect(url_for("connections.page"))
+
+
+def _connect(sandbox: Sandbox, actor: str) -> None:
     credentials = sandbox.credentials
     connections.save(
         "onelogin",
@@ -54,11 +75,6 @@ def connect():
     )
     if setup.current_template() is None:
         setup.save_template(seeded_template(setup.role_fields()), actor)
-    flash(
-        "The three connections now point at the demo sandbox. Test them, then open Setup.",
-        "success",
-    )
-    return redirect(url_for("connections.page"))
 
 
 @bp.get("/console")
@@ -86,7 +102,10 @@ def save_app():
 @bp.post("/console/users/<int:user_id>")
 def save_user(user_id: int):
     state = _sandbox().onelogin_state
-    values = {f: request.form.get(f, "").strip() or None for f in setup.role_fields()}
+    if user_id not in state.users:
+        abort(404)
+    known = set(state.attribute_names())
+    values = {f: request.form.get(f, "").strip() or None for f in setup.role_fields() if f in known}
     with state.lock:
         state.set_custom_attributes(user_id, values)
     flash(f"Sandbox OneLogin: {state.users[user_id].email} was saved.", "success")

@@ -21,7 +21,7 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from dashboard.private_files import read_or_create
 from dashboard.sandbox import onelogin, onelogin_api, workato_api, workato_scim, workato_seed
-from dashboard.sandbox.onelogin_seed import WORKATO_APP_ID
+from dashboard.sandbox.onelogin_seed import DEMO_CLIENT_ID, WORKATO_APP_ID
 
 ONELOGIN_PATH = "/sandbox/onelogin"
 SCIM_PATH = "/sandbox/workato/scim"
@@ -67,6 +67,8 @@ def mount(app: Flask, base_url: str) -> Sandbox:
     """Start the stand-ins inside `app` and return how to reach them."""
     credentials = _credentials(Path(app.instance_path))
     state = onelogin.OneLoginState.seeded()
+    # The seed's own credential is published (the tests use it); the demo takes it away.
+    state.credentials.pop(DEMO_CLIENT_ID, None)
     state.add_credential(credentials["onelogin_client_id"], credentials["onelogin_client_secret"])
     scim = workato_scim.create_workato_scim_app(credentials["scim_token"])
     workato_seed.load(scim, credentials["scim_token"], workato_seed.workato_users(state))

@@ -259,6 +259,11 @@ ITEMS = (
         "Advanced Security & Compliance capability",
     ),
     Item(
+        "saml_sso",
+        BEFORE,
+        "SAML SSO from OneLogin into the Workato workspace is set up and works",
+    ),
+    Item(
         "onelogin_api",
         BEFORE,
         "The OneLogin API answers with the stored credential",
@@ -330,6 +335,12 @@ ITEMS = (
         "Every role value in use is a known Workato role (case matters)",
         role_values_known,
         ("onelogin", "workato_api"),
+    ),
+    Item(
+        "user_provisioning_parameters",
+        ROLES,
+        "Each role parameter has “Include in User Provisioning” ticked (Parameters → the "
+        "parameter)",
     ),
     Item("api_connection", ROLES, "“API connection” is enabled in the app's Configuration"),
     Item("users_in_sync", PROVISION, "Assigned users are in sync with Workato", users_in_sync),

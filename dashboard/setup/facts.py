@@ -107,7 +107,9 @@ def onelogin_facts(client, app_id: int, role_fields: list[str]) -> Callable[[Fac
         _record(
             facts,
             "role_values",
-            _naming_the_app(app_id, lambda: _role_values(client, app_id, role_fields)),
+            _naming_the_app(
+                app_id, lambda: _role_values(client, app_id, role_fields, facts.cancelled)
+            ),
         )
 
     return fetch
@@ -135,11 +137,15 @@ def _naming_the_app(app_id: int, fetch: Callable[[], Any]) -> Callable[[], Any]:
     return fetch_or_explain
 
 
-def _role_values(client, app_id: int, role_fields: list[str]) -> dict[str, dict[str, str]]:
+def _role_values(
+    client, app_id: int, role_fields: list[str], cancelled: threading.Event
+) -> dict[str, dict[str, str]]:
     """{user email or id: {role field: value}} for the users the app is assigned to."""
     ids = [user["id"] for user in client.app_users(app_id)]
     values = {}
     for start in range(0, len(ids), 100):
+        if cancelled.is_set():  # past the deadline: nobody will read the rest
+            break
         for user in client.users(user_ids=ids[start : start + 100]):
             custom = user.get("custom_attributes") or {}
             who = user.get("email") or user.get("username") or str(user["id"])
@@ -178,8 +184,10 @@ def gather(
     # and makes no further call.
     facts.cancelled.set()
     pool.shutdown(wait=False, cancel_futures=True)
+    # What arrived by the deadline; a late answer must not change facts being judged.
+    arrived = Facts(dict(facts.values), timeout=timeout)
     for future in done:
         if future.exception() is not None:
             raise future.exception()
-    facts.timed_out = {futures[f] for f in pending}
-    return facts
+    arrived.timed_out = {futures[f] for f in pending}
+    return arrived

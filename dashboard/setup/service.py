@@ -131,8 +131,10 @@ def run(item_ids: list[str] | None = None) -> list[ItemResult]:
         template_body=template.body if template else None,
     )
     now = utcnow()
+    scim_disabled = _scim_disabled()
     for item in items:
-        if not item.manual:
+        # While SCIM is disabled checklist() says so; storing that would outlive re-enabling.
+        if not item.manual and not (scim_disabled and "scim" in item.facts):
             _store(item.id, _evaluate(item, facts, context), now)
     db.session.commit()
     wanted = {item.id for item in items}
@@ -167,12 +169,16 @@ def _dialect_insert():
     return {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[name]
 
 
+def _scim_disabled() -> bool:
+    scim = connections.get(SCIM)
+    return scim is not None and not scim.enabled
+
+
 def checklist() -> list[ItemResult]:
     """Every item with its last stored outcome; no remote call."""
     stored = {r.item_id: r for r in db.session.scalars(db.select(CheckResult))}
     confirmed = {c.item_id: c for c in db.session.scalars(db.select(Confirmation))}
-    scim = connections.get(SCIM)
-    scim_disabled = scim is not None and not scim.enabled
+    scim_disabled = _scim_disabled()
     results = []
     for item in ITEMS:
         if scim_disabled and "scim" in item.facts:
@@ -232,8 +238,14 @@ def _manual(item_id: str) -> Item:
 
 def confirm(item_id: str, actor: str) -> None:
     _manual(item_id)
-    if db.session.get(Confirmation, item_id) is None:
-        db.session.add(Confirmation(item_id=item_id, confirmed_by=actor, confirmed_at=utcnow()))
+    insert = _dialect_insert()(Confirmation.__table__).values(
+        item_id=item_id, confirmed_by=actor, confirmed_at=utcnow()
+    )
+    # Two admins confirming at once: the first confirmation stands, audited once.
+    inserted = db.session.execute(
+        insert.on_conflict_do_nothing().returning(Confirmation.__table__.c.item_id)
+    ).first()
+    if inserted is not None:
         audit.record("setup.confirmed", actor=actor, outcome="success", details={"item": item_id})
     db.session.commit()
 
@@ -241,13 +253,19 @@ def confirm(item_id: str, actor: str) -> None:
 def withdraw(item_id: str, actor: str) -> None:
     _manual(item_id)
     confirmation = db.session.get(Confirmation, item_id)
-    if confirmation is not None:
-        db.session.delete(confirmation)
+    if confirmation is None:
+        return
+    was_confirmed_by = confirmation.confirmed_by
+    # One statement, so that two withdrawals at once delete (and audit) once.
+    deleted = db.session.execute(
+        db.delete(Confirmation).where(Confirmation.item_id == item_id)
+    ).rowcount
+    if deleted:
         audit.record(
             "setup.confirmation_withdrawn",
             actor=actor,
             outcome="success",
-            details={"item": item_id, "was_confirmed_by": confirmation.confirmed_by},
+            details={"item": item_id, "was_confirmed_by": was_confirmed_by},
         )
     db.session.commit()
 
