@@ -66,17 +66,17 @@ def check_one(item_id: str):
 
 @bp.post("/confirm/<item_id>")
 def confirm(item_id: str):
-    try:
-        service.confirm(_item_or_404(item_id), _actor())
-    except service.NotConfirmable as exc:
-        abort(400, str(exc))
-    return _one(item_id)
+    return _change_confirmation(item_id, service.confirm)
 
 
 @bp.post("/withdraw/<item_id>")
 def withdraw(item_id: str):
+    return _change_confirmation(item_id, service.withdraw)
+
+
+def _change_confirmation(item_id: str, change) -> object:
     try:
-        service.withdraw(_item_or_404(item_id), _actor())
+        change(_item_or_404(item_id), _actor())
     except service.NotConfirmable as exc:
         abort(400, str(exc))
     return _one(item_id)
