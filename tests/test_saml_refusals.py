@@ -47,7 +47,10 @@ def tamper(xml: str, change) -> str:
 def test_unsigned_response_is_refused(sign_in, app, client):
     request_id, relay = sign_in.start()
     xml = sign_in.response(request_id, ADMIN_EMAIL, [ADMINS], sign_response=False)
-    assert_refused(sign_in.post(xml, relay), app, client, {"unsigned_response"})
+    response = sign_in.post(xml, relay)
+    assert_refused(response, app, client, {"unsigned_response"})
+    # The page says what to change in OneLogin, not only what went wrong.
+    assert "signature element to “Both”" in response.get_data(as_text=True)
 
 
 def test_unsigned_assertion_is_refused(sign_in, app, client):
@@ -156,7 +159,9 @@ def test_response_for_another_destination_is_refused(sign_in, app, client):
     xml = sign_in.response(
         request_id, ADMIN_EMAIL, [ADMINS], destination="https://elsewhere.example/saml/acs"
     )
-    assert_refused(sign_in.post(xml, relay), app, client, {"wrong_destination"})
+    response = sign_in.post(xml, relay)
+    assert_refused(response, app, client, {"wrong_destination"})
+    assert "SAML_SP_BASE_URL must name the same address" in response.get_data(as_text=True)
 
 
 def test_response_to_a_request_never_made_is_refused(sign_in, app, client):

@@ -7,7 +7,7 @@ from flask_login import current_user, login_user
 
 from dashboard.auth import service
 from dashboard.auth.access import local_path, public, viewer_may_post
-from dashboard.auth.saml import SamlRefused, request_data
+from dashboard.auth.saml import HINTS, SamlRefused, request_data
 from dashboard.extensions import csrf
 
 bp = Blueprint("auth", __name__)
@@ -49,7 +49,8 @@ def acs() -> Response | tuple[str, int]:
         result = service.complete_sign_in(_data(), saml_response, request.form.get("RelayState"))
     except SamlRefused as exc:
         status = 403 if exc.forbidden else 400
-        return render_template("auth/refused.html", refusal=exc), status
+        hint = HINTS.get(exc.reason)
+        return render_template("auth/refused.html", refusal=exc, hint=hint), status
     session.clear()  # a fresh session: nothing from before sign-in carries over
     login_user(result.account)
     return redirect(result.next_path)

@@ -338,6 +338,29 @@ _REASONS = {
 }
 
 
+# What an administrator should look at, per reason: the usual causes in a OneLogin setup.
+HINTS = {
+    "unsigned_response": "In OneLogin, set the app's SAML signature element to “Both”: the "
+    "dashboard needs the response and the assertion signed.",
+    "unsigned_assertion": "In OneLogin, set the app's SAML signature element to “Both”.",
+    "bad_signature": "The IdP may have a new signing certificate: download its metadata again "
+    "into SAML_IDP_METADATA_FILE and restart.",
+    "deprecated_algorithm": "In OneLogin, set the app's SAML signature algorithm to SHA-256.",
+    "wrong_destination": "OneLogin's ACS (Consumer) URL and SAML_SP_BASE_URL must name the same "
+    "address the browser uses, e.g. https://dashboard.example.com/saml/acs.",
+    "wrong_audience": "OneLogin's Audience (Entity ID) must be SAML_SP_BASE_URL followed by "
+    "/saml/metadata.",
+    "wrong_issuer": "The response came from another IdP than the one in SAML_IDP_METADATA_FILE.",
+    "expired": "Check that this server's clock and the IdP's agree (NTP).",
+    "not_yet_valid": "Check that this server's clock and the IdP's agree (NTP).",
+    "unsolicited": "Start from the dashboard's own address rather than the IdP's portal, or set "
+    "SAML_ALLOW_IDP_INITIATED=1.",
+    "request_expired": "Sign in again from the dashboard.",
+    "unknown_in_response_to": "Sign in again from the dashboard; if it keeps happening, another "
+    "server may be answering on this address.",
+}
+
+
 def _reason(exc: OneLogin_Saml2_ValidationError) -> str:
     return _REASONS.get(exc.code, "invalid")
 
