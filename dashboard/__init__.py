@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.extensions import csrf, db, login_manager, migrate
+from dashboard.htmx import is_htmx
 from dashboard.private_files import read_or_create
 from dashboard.settings import ConfigError, Settings
 from dashboard.settings import load as load_settings
@@ -226,8 +227,9 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
 
 
 def setup_sandbox(app: Flask, settings: Settings) -> None:
-    """Demo mode: serve the OneLogin and Workato stand-ins from this process."""
-    if settings.DASHBOARD_DEMO:
+    """Demo mode: serve the OneLogin and Workato stand-ins from this process. Seeding them
+    takes seconds, so commands that serve no pages (`flask db upgrade`) skip it."""
+    if settings.DASHBOARD_DEMO and _serves_pages():
         from dashboard.sandbox.services import mount
 
         mount(app, settings.SAML_SP_BASE_URL)
@@ -236,7 +238,7 @@ def setup_sandbox(app: Flask, settings: Settings) -> None:
 def error_page(title: str, message: str, status: int) -> Response:
     """The one way errors are shown. An htmx request gets a message in the page's message
     area (htmx is told to swap error answers: see base.html), not a page inside a card."""
-    if request.headers.get("HX-Request"):
+    if is_htmx():
         response = make_response(render_template("_error_message.html", message=message), status)
         response.headers["HX-Retarget"] = "#messages"
         response.headers["HX-Reswap"] = "innerHTML"

@@ -27,7 +27,7 @@ def finish(code: int, document: Any, human: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(document, indent=2, sort_keys=True, default=str))
     else:
-        click.echo(human, err=code != OK and not human.strip().startswith("OK"))
+        click.echo(human, err=code != OK)
     sys.exit(code)
 
 

@@ -201,3 +201,12 @@ def test_a_malformed_setting_stops_the_start_naming_the_variable(bare_env):
     assert result.returncode == 1
     assert "Invalid setting: DASHBOARD_ROLE_FIELDS" in result.stderr
     assert "workato-role-prod" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_commands_that_serve_no_pages_do_not_start_the_demo_sandbox(bare_env, tmp_path):
+    """`flask db upgrade` in demo mode skips seeding the OneLogin and Workato stand-ins."""
+    result = flask_cli("db", "upgrade", env={**bare_env, "DASHBOARD_DEMO": "1"})
+    assert result.returncode == 0, result.stderr
+    instance = tmp_path / "instance"
+    assert (instance / "demo-idp" / "metadata.xml").exists()  # sign-in still configured
+    assert not (instance / "sandbox-credentials.json").exists()

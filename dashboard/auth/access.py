@@ -15,6 +15,7 @@ from flask_login import current_user
 
 from dashboard import audit
 from dashboard.extensions import db
+from dashboard.htmx import is_htmx
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -56,7 +57,7 @@ def enforce() -> Response | None:
 
 
 def _to_sign_in() -> Response:
-    if request.headers.get("HX-Request"):
+    if is_htmx():
         # htmx cannot follow a redirect to the IdP inside a fragment: send the whole page.
         next_path = local_path(urlsplit(request.headers.get("HX-Current-URL", "")).path) or "/"
         response = Response(status=401)

@@ -32,15 +32,20 @@ def _save(kind: str, as_json: bool, **values) -> None:
     )
 
 
+def secret_file_option(name: str, what: str):
+    """Secrets come from a file or standard input, never from argv (see read_secret)."""
+    return click.option(
+        name,
+        type=click.File("r"),
+        required=True,
+        help=f"File holding the {what}; - reads standard input.",
+    )
+
+
 @group.command("set-onelogin")
 @click.option("--base-url", required=True, help="e.g. https://yourcompany.onelogin.com")
 @click.option("--client-id", required=True, help="The API credential's client id.")
-@click.option(
-    "--client-secret-file",
-    type=click.File("r"),
-    required=True,
-    help="File holding the client secret; - reads standard input.",
-)
+@secret_file_option("--client-secret-file", "client secret")
 @click.option("--app-id", required=True, type=int, help="The Workato app's id in OneLogin.")
 @json_option
 def set_onelogin(base_url, client_id, client_secret_file, app_id, as_json):
@@ -57,12 +62,7 @@ def set_onelogin(base_url, client_id, client_secret_file, app_id, as_json):
 
 @group.command("set-scim")
 @click.option("--base-url", required=True, help="The SCIM base URL shown in Workato.")
-@click.option(
-    "--token-file",
-    type=click.File("r"),
-    required=True,
-    help="File holding the SCIM token; - reads standard input.",
-)
+@secret_file_option("--token-file", "SCIM token")
 @json_option
 def set_scim(base_url, token_file, as_json):
     """Store the Workato SCIM base URL and bearer token."""
@@ -71,12 +71,7 @@ def set_scim(base_url, token_file, as_json):
 
 @group.command("set-workato-api")
 @click.option("--base-url", required=True, help="e.g. https://www.workato.com")
-@click.option(
-    "--token-file",
-    type=click.File("r"),
-    required=True,
-    help="File holding the API token; - reads standard input.",
-)
+@secret_file_option("--token-file", "API token")
 @json_option
 def set_workato_api(base_url, token_file, as_json):
     """Store the optional Workato developer API token (for the list of roles)."""
@@ -95,7 +90,7 @@ def test_connections(as_json):
             "title": service.TITLES[r.kind],
             "state": "verified" if r.ok else "failing",
             "message": r.message,
-            "checked_at": service.get(r.kind).last_test_at.isoformat(),
+            "checked_at": r.checked_at.isoformat(),
         }
         for r in results
     ]

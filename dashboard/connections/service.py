@@ -3,7 +3,8 @@ each change is audited (never with a secret) and committed here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -51,6 +52,7 @@ class ConnectionCheck:
     ok: bool
     message: str
     problem_kind: str | None = None  # errors.CONNECT, errors.UNAUTHORIZED, ...
+    checked_at: datetime | None = None
 
 
 def vault() -> Vault:
@@ -232,7 +234,8 @@ def try_connection(kind: str, actor: str) -> ConnectionCheck:
         result = ConnectionCheck(kind, False, problem.message, problem.kind)
     except SecretUnreadable as exc:
         result = ConnectionCheck(kind, False, str(exc), "secret_unreadable")
-    connection.last_test_at = utcnow()
+    result = replace(result, checked_at=utcnow())
+    connection.last_test_at = result.checked_at
     connection.last_test_ok = result.ok
     connection.last_test_message = result.message
     audit.record(
