@@ -102,7 +102,9 @@ def setup_database(app: Flask, settings: Settings) -> None:
     from dashboard.audit import models as _audit_models  # noqa: F401  (register tables)
     from dashboard.auth import models as _auth_models  # noqa: F401
     from dashboard.connections import models as _connection_models  # noqa: F401
+    from dashboard.directory import models as _directory_models  # noqa: F401
     from dashboard.setup import models as _setup_models  # noqa: F401
+    from dashboard.sync import models as _sync_models  # noqa: F401
 
     url = database_url(app, settings)
     app.config["SQLALCHEMY_DATABASE_URI"] = url
@@ -124,9 +126,11 @@ def setup_vault(app: Flask, settings: Settings) -> None:
 def setup_commands(app: Flask) -> None:
     from dashboard.connections.cli import group as connections
     from dashboard.setup.cli import group as setup
+    from dashboard.sync.cli import group as sync
 
     app.cli.add_command(connections)
     app.cli.add_command(setup)
+    app.cli.add_command(sync)
 
 
 def setup_saml(app: Flask, settings: Settings) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import click
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     DASHBOARD_CHECK_TIMEOUT_SECONDS: float = Field(default=20.0, gt=0)
     DASHBOARD_ROLE_FIELDS: CommaList = ["workato_role", "workato_role_test", "workato_role_prod"]
     DASHBOARD_KNOWN_ROLES: CommaList = ["Admin", "Analyst", "Operator"]
+    DASHBOARD_SYNC_EXECUTOR: Literal["thread", "worker"] = "thread"
+    DASHBOARD_SYNC_CONCURRENCY: int = Field(default=4, ge=1, le=16)
+    DASHBOARD_SYNC_RATE: float = Field(default=10.0, ge=0)  # SCIM requests/second; 0: no limit
+    DASHBOARD_SYNC_ATTEMPTS: int = Field(default=5, ge=1, le=20)
+    DASHBOARD_SYNC_BACKOFF_SECONDS: float = Field(default=0.5, gt=0, le=30)
+    DASHBOARD_SYNC_FAILURE_THRESHOLD: float = Field(default=0.25, gt=0, le=1)
+    DASHBOARD_SYNC_SUSPEND_GUARD_COUNT: int = Field(default=10, ge=0)
+    DASHBOARD_SYNC_SUSPEND_GUARD_SHARE: float = Field(default=0.05, ge=0, le=1)
+    DASHBOARD_SYNC_LEASE_SECONDS: int = Field(default=60, ge=5)
+    DASHBOARD_SYNC_PAGE_SIZE: int = Field(default=100, ge=1, le=1000)
 
     SAML_IDP_METADATA_FILE: Path | None = None
     SAML_SP_BASE_URL: str | None = None

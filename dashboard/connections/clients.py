@@ -19,7 +19,7 @@ def _timeout() -> float:
 ONE_TRY = RetryPolicy(attempts=1)
 
 
-def client_for(connection: Connection, retry: RetryPolicy | None = None):
+def client_for(connection: Connection, retry: RetryPolicy | None = None, pace=None):
     from dashboard.connections.service import secret_of
 
     secret = secret_of(connection)
@@ -34,6 +34,7 @@ def client_for(connection: Connection, retry: RetryPolicy | None = None):
             role_fields=tuple(role_fields),
             # "Disable SCIM" holds here: the client itself refuses every write.
             writes_allowed=connection.enabled,
+            pace=pace,
             **options,
         )
     if connection.kind == WORKATO_API:

@@ -47,6 +47,8 @@ class Http:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     session: requests.Session = field(default_factory=requests.Session)
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    # Called before every request that goes out (a sync's client-side rate limit).
+    pace: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16)
@@ -112,6 +114,8 @@ class Http:
     def _once(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = self.url(path)
         kwargs.setdefault("timeout", self.timeout)
+        if self.pace is not None:
+            self.pace()
         try:
             response = self.session.request(method, url, allow_redirects=False, **kwargs)
         except requests.RequestException as exc:

@@ -118,9 +118,16 @@ class OneLoginClient(ApiClient):
         return (self._read("an app user", read_user, item) for item in pages)
 
     def users(
-        self, user_ids: Iterable[int] | None = None, fields: Iterable[str] | None = None
+        self,
+        user_ids: Iterable[int] | None = None,
+        fields: Iterable[str] | None = None,
+        *,
+        email: str | None = None,
     ) -> Iterator[User]:
+        """Users, all or those with `user_ids`, or with `email` (OneLogin's exact filter)."""
         params: dict[str, Any] = {"limit": USERS_PAGE}
+        if email is not None:
+            params["email"] = email
         if user_ids is not None:
             params["user_ids"] = ",".join(str(i) for i in user_ids)
             if not params["user_ids"]:

@@ -11,7 +11,7 @@ host. The resources and the readers of Workato's answers are in scim_models.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -95,6 +95,7 @@ class ScimClient(ApiClient):
         session: requests.Session | None = None,
         role_fields: Sequence[str] = DEFAULT_ROLE_FIELDS,
         writes_allowed: bool = True,
+        pace: Callable[[], None] | None = None,
     ) -> None:
         self._token = token
         self._owns_session = session is None
@@ -110,6 +111,7 @@ class ScimClient(ApiClient):
             retry=retry or RetryPolicy(),
             session=session or requests.Session(),
             secrets=(token,),
+            pace=pace,
         )
 
     # --- discovery -----------------------------------------------------------------------
@@ -251,6 +253,24 @@ class ScimClient(ApiClient):
 
     def reactivate_user(self, user_id: str) -> ScimUser:
         return self.set_active(user_id, True)
+
+    def send(self, method: str, path: str, body: Mapping[str, Any]) -> tuple[int, ScimUser]:
+        """Send one prepared write to /Users exactly as given (the sync shows these
+        requests before it sends them): the HTTP status and the user Workato answers with.
+        Never retried here: the sync re-checks Workato before it tries again."""
+        self._check_writes_allowed()
+        if method not in ("POST", "PUT", "PATCH") or not path.startswith("/Users"):
+            raise ValueError(f"not a user write: {method} {path}")
+        response = self._call(method, path, json_body=dict(body), retry=False)
+        status = response.status_code
+        if response.content:
+            return status, self._user(response)
+        location = response.headers.get("Location")
+        if method == "POST" and location:
+            return status, self._user(self._call("GET", urljoin(response.url, location)))
+        if method == "POST":
+            raise errors.bad_response(SERVICE, "a created user without a body or a Location")
+        return status, self._user(self._call("GET", path))
 
     # --- plumbing ------------------------------------------------------------------------
 

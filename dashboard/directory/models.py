@@ -1,0 +1,50 @@
+"""The last-seen state of every person on both sides, written by each plan and run.
+
+Pages read this table, never the remote APIs (DESIGN.md §6, "Identity"). A person is keyed by
+userName as the template renders it, case-folded (`key`), and carries the OneLogin user id
+once known and the SCIM id once Workato holds the user.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dashboard.extensions import db
+from dashboard.timeutil import UTCDateTime
+
+
+class Person(db.Model):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(320), unique=True)
+    user_name: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str] = mapped_column(String(256), default="")
+    email: Mapped[str | None] = mapped_column(String(320))
+    onelogin_id: Mapped[int | None] = mapped_column(unique=True)
+    onelogin_status: Mapped[int | None]
+    has_app: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Seen with the app in some sync: losing it later suspends the Workato account.
+    had_app: Mapped[bool] = mapped_column(Boolean, default=False)
+    scim_id: Mapped[str | None] = mapped_column(String(256))
+    workato_active: Mapped[bool | None] = mapped_column(Boolean)
+    role: Mapped[str | None] = mapped_column(String(128))  # workato_role, for the filter
+    roles: Mapped[dict] = mapped_column(JSON, default=dict)
+    # From the last plan: in_sync, drift, not_provisioned, suspended, failed or orphaned.
+    # `pending` is not stored: it is read from the running plan's items.
+    state: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+    danger: Mapped[str | None] = mapped_column(Text)
+    orphan_kind: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_people_state_key", "state", "key"),
+        Index("ix_people_role_key", "role", "key"),
+    )

@@ -1,0 +1,172 @@
+"""Writing what a plan and a run learn about each person into the `people` table.
+
+A plan rewrites the table to match itself in one transaction: new people inserted, changed
+ones updated, those neither side holds any more deleted. Only rows whose values changed are
+written, so a no-op plan over 100,000 people writes next to nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+
+from dashboard.connections.scim_models import ScimUser
+from dashboard.directory.models import Person
+from dashboard.extensions import db
+from dashboard.sync.planner import DRIFT, FAILED, IN_SYNC, NOT_PROVISIONED, SUSPENDED, Plan
+
+people = Person.__table__
+# The columns a plan decides; compared to skip unchanged rows.
+PLANNED = (
+    "user_name",
+    "display_name",
+    "email",
+    "onelogin_id",
+    "onelogin_status",
+    "has_app",
+    "had_app",
+    "scim_id",
+    "workato_active",
+    "role",
+    "roles",
+    "state",
+    "action",
+    "reason",
+    "changes",
+    "danger",
+    "orphan_kind",
+)
+# What a person's state returns to when their write did not happen (cancel, stop).
+STATE_BEFORE = {"create": NOT_PROVISIONED, "update": DRIFT, "reactivate": DRIFT, "suspend": DRIFT}
+
+
+def had_app() -> dict[int, str]:
+    """OneLogin id -> key of everyone seen with the app in an earlier plan."""
+    rows = db.session.execute(
+        select(people.c.onelogin_id, people.c.key).where(
+            people.c.had_app.is_(True), people.c.onelogin_id.is_not(None)
+        )
+    )
+    return {onelogin_id: key for onelogin_id, key in rows}
+
+
+def record_plan(plan: Plan, seen_at: datetime) -> None:
+    """Make the table say what `plan` found. The caller commits."""
+    columns = [people.c.id, people.c.key, people.c.last_error, *(people.c[n] for n in PLANNED)]
+    existing = {row.key: row for row in db.session.execute(select(*columns))}
+    had_by_id = {r.onelogin_id: r.had_app for r in existing.values() if r.onelogin_id}
+    wanted = {d.key: d for d in plan.decisions}
+
+    gone = [row.id for key, row in existing.items() if key not in wanted]
+    # A person whose userName changed keeps their OneLogin id: free it before re-inserting.
+    moved = [
+        row.id
+        for key, row in existing.items()
+        if key in wanted and row.onelogin_id and row.onelogin_id != wanted[key].onelogin_id
+    ]
+    for chunk in _chunks(gone + moved, 500):
+        db.session.execute(delete(people).where(people.c.id.in_(chunk)))
+    removed = set(moved)
+
+    inserts, updates = [], []
+    for key, decision in wanted.items():
+        values = _values(decision, had_by_id.get(decision.onelogin_id, False))
+        row = existing.get(key)
+        if row is None or row.id in removed:
+            inserts.append({"key": key, "seen_at": seen_at, "last_error": decision.error, **values})
+        elif any(_differs(getattr(row, n), values[n]) for n in PLANNED) or (
+            decision.error and decision.error != row.last_error
+        ):
+            error = decision.error or (row.last_error if decision.state == FAILED else None)
+            updates.append({"_id": row.id, "seen_at": seen_at, "last_error": error, **values})
+    if inserts:
+        db.session.execute(insert(people), inserts)
+    if updates:
+        statement = update(people).where(people.c.id == bindparam("_id"))
+        db.session.execute(statement, updates)
+
+
+def record_pending(keys: list[str]) -> None:
+    for chunk in _chunks(keys, 500):
+        db.session.execute(update(people).where(people.c.key.in_(chunk)).values(state="pending"))
+
+
+def record_outcome(key: str, action: str, ok: bool, user: ScimUser | None, error: str | None):
+    """A write's result, as the person's state. The caller commits."""
+    values: dict[str, Any]
+    if ok:
+        active = user.active if user is not None else action != "suspend"
+        values = {
+            "state": IN_SYNC if active else SUSPENDED,
+            "action": "noop",
+            "changes": {},
+            "danger": None,
+            "last_error": None,
+            "workato_active": active,
+        }
+        if user is not None:
+            values["scim_id"] = user.id
+    else:
+        values = {"state": FAILED, "last_error": error}
+    db.session.execute(update(people).where(people.c.key == key).values(**values))
+
+
+def record_not_done(keys_and_actions: list[tuple[str, str]]) -> None:
+    """People whose write was left pending (cancel, stop, crash) get their state back."""
+    for key, action in keys_and_actions:
+        db.session.execute(
+            update(people)
+            .where(people.c.key == key, people.c.state == "pending")
+            .values(state=STATE_BEFORE.get(action, DRIFT))
+        )
+
+
+def _values(decision, had_before: bool) -> dict[str, Any]:
+    return {
+        "user_name": decision.user_name,
+        "display_name": decision.display_name,
+        "email": decision.email,
+        "onelogin_id": decision.onelogin_id,
+        "onelogin_status": decision.onelogin_status,
+        "has_app": decision.has_app,
+        "had_app": bool(had_before or decision.has_app),
+        "scim_id": decision.scim_id,
+        "workato_active": decision.workato_active,
+        "role": (decision.roles.get("workato_role") or None) if decision.roles else None,
+        "roles": decision.roles,
+        "state": decision.state,
+        "action": decision.action,
+        "reason": decision.reason,
+        "changes": decision.changes,
+        "danger": decision.danger,
+        "orphan_kind": decision.orphan_kind,
+    }
+
+
+def _differs(old: Any, new: Any) -> bool:
+    if isinstance(new, dict | list):
+        return json.dumps(old, sort_keys=True) != json.dumps(new, sort_keys=True)
+    return old != new
+
+
+def _chunks(values: list, size: int):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def record_one(decision, seen_at: datetime) -> None:
+    """One person's decision (provisioning on demand), leaving everyone else as they are."""
+    existing = db.session.execute(
+        select(people.c.id, people.c.had_app).where(people.c.key == decision.key)
+    ).first()
+    values = _values(decision, bool(existing and existing.had_app))
+    values |= {"seen_at": seen_at, "last_error": decision.error}
+    if existing is None:
+        if decision.onelogin_id is not None:  # their userName changed since the last plan
+            db.session.execute(delete(people).where(people.c.onelogin_id == decision.onelogin_id))
+        db.session.execute(insert(people).values(key=decision.key, **values))
+    else:
+        db.session.execute(update(people).where(people.c.id == existing.id).values(**values))

@@ -1,0 +1,232 @@
+"""Provisioning one user on demand, with every step shown: read the user from OneLogin,
+render the template, find them in Workato, act, read back and compare. The same planner and
+executor as a full run decide and send, so one user gets exactly what a sync would do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dashboard import audit
+from dashboard.connections import errors
+from dashboard.connections.scim_models import ScimUser
+from dashboard.directory import records
+from dashboard.extensions import db
+from dashboard.sync import compare, planner, service
+from dashboard.sync.executor import SUCCEEDED, Executor, Work
+from dashboard.sync.models import FAILED, ITEM_FAILED, ITEM_SUCCEEDED, ONE_USER, Item, Run
+from dashboard.sync.models import SUCCEEDED as RUN_SUCCEEDED
+from dashboard.sync.pace import Pace
+from dashboard.sync.render import TemplateError, render
+from dashboard.timeutil import utcnow
+
+
+@dataclass
+class Step:
+    title: str
+    ok: bool | None  # None: not reached
+    detail: str
+
+
+@dataclass
+class OneUser:
+    email: str
+    steps: list[Step] = field(default_factory=list)
+    decision: planner.Decision | None = None
+    run_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok is not False for step in self.steps)
+
+    def as_json(self) -> dict:
+        return {
+            "email": self.email,
+            "ok": self.ok,
+            "action": self.decision.action if self.decision else None,
+            "state": self.decision.state if self.decision else None,
+            "run": self.run_id,
+            "steps": [{"title": s.title, "ok": s.ok, "detail": s.detail} for s in self.steps],
+        }
+
+
+TITLES = (
+    "Read from OneLogin",
+    "Render the template",
+    "Find in Workato",
+    "Act",
+    "Read back and compare",
+)
+
+
+def provision(email: str, actor: str) -> OneUser:
+    """Raises service.NotReady when a connection or the template is missing."""
+    result = OneUser(email.strip())
+    onelogin, scim, app_id = service._clients()
+    template = service._template()
+    steps = iter(TITLES)
+
+    def step(ok: bool | None, detail: str) -> None:
+        result.steps.append(Step(next(steps), ok, detail))
+
+    try:
+        with onelogin, scim:
+            _provision(result, step, onelogin, scim, app_id, template, actor)
+    except (errors.ConnectionProblem, TemplateError) as problem:
+        step(False, str(problem))
+    for title in TITLES[len(result.steps) :]:
+        result.steps.append(Step(title, None, "Not reached."))
+    audit.record(
+        "sync.user",
+        actor=actor,
+        outcome="success" if result.ok else "failed",
+        target_user=result.email,
+        source="sync",
+        details={
+            "action": result.decision.action if result.decision else None,
+            "steps": [
+                f"{s.title}: {'ok' if s.ok else 'failed' if s.ok is False else '-'}"
+                for s in result.steps
+            ],
+        },
+    )
+    db.session.commit()
+    return result
+
+
+def _provision(result, step, onelogin, scim, app_id, template, actor) -> None:
+    matches = [u for u in onelogin.users(email=result.email) if _same(u.get("email"), result.email)]
+    parameters = dict(onelogin.app(app_id).get("parameters") or {})
+    user = matches[0] if matches else None
+    has_app = False
+    if user is None:
+        step(True, "No OneLogin user has this email: looking for a Workato user only.")
+    else:
+        has_app = any(a["id"] == app_id for a in onelogin.user_apps(user["id"]))
+        status = "suspended" if user.get("status") in planner.SUSPENDED_IN_ONELOGIN else "active"
+        grant = "has the Workato app" if has_app else "does not have the Workato app"
+        step(True, f"{user.get('firstname', '')} {user.get('lastname', '')}: {status}, {grant}.")
+
+    if user is None:
+        step(None, "Nothing to render: not in OneLogin.")
+        name = result.email
+    else:
+        desired = render(template, user, parameters)
+        name = desired.get("userName") or ""
+        roles = desired.get(planner.WORKATO_ROLE) or {}
+        shown = ", ".join(f"{k} = {v}" for k, v in roles.items() if v) or "no role fields"
+        step(bool(name), f"userName {name or '(empty)'}; {shown}.")
+        if not name:
+            return
+
+    workato = scim.find_user(name)
+    step(
+        True,
+        f"Found as SCIM id {workato.id} ({'active' if workato.active else 'suspended'})."
+        if workato
+        else "Not in Workato.",
+    )
+
+    had = records.had_app()
+    had = {i: k for i, k in had.items() if user is not None and i == user["id"]}
+    plan = planner.plan(
+        template,
+        [user] if user else [],
+        {user["id"]} if user and has_app else set(),
+        parameters,
+        [workato] if workato else [],
+        had,
+        patch=scim.capabilities().patch,
+    )
+    if not plan.decisions:
+        step(None, "Neither side holds this user: nothing to do.")
+        return
+    decision = result.decision = plan.decisions[0]
+    records.record_one(decision, utcnow())
+    if decision.action not in planner.WRITES:
+        step(True, f"Nothing to send: {decision.reason}")
+        after = workato
+    else:
+        after = _act(result, step, scim, decision, actor)
+        if after is None:
+            return
+
+    if after is None:
+        step(None, "Nothing to compare: not in Workato.")
+        return
+    fresh = scim.get_user(after.id)
+    left = (
+        compare.differences(decision.desired or {}, fresh.raw) if fresh and decision.desired else {}
+    )
+    if fresh is None:
+        step(False, "Workato no longer has the user.")
+    elif left:
+        step(
+            False,
+            "Still different: " + "; ".join(f"{p}: {o!r} → {n!r}" for p, (o, n) in left.items()),
+        )
+    else:
+        step(
+            True, f"Workato holds what OneLogin says ({'active' if fresh.active else 'suspended'})."
+        )
+
+
+def _act(result, step, scim, decision, actor) -> ScimUser | None:
+    settings = service._settings()
+    executor = Executor(
+        scim,
+        Pace(0),
+        attempts=settings.DASHBOARD_SYNC_ATTEMPTS,
+        backoff_base=settings.DASHBOARD_SYNC_BACKOFF_SECONDS,
+    )
+    outcome = executor.perform(
+        Work(decision.user_name, decision.action, decision.request or {}, decision.desired)
+    )
+    ok = outcome.status == SUCCEEDED
+    now = utcnow()
+    run = Run(
+        kind=ONE_USER,
+        status=RUN_SUCCEEDED if ok else FAILED,
+        created_by=actor,
+        started_by=actor,
+        started_at=now,
+        finished_at=now,
+        total=1,
+        counts={a: int(a == decision.action) for a in planner.ACTIONS},
+        message=None if ok else outcome.error,
+    )
+    db.session.add(run)
+    db.session.flush()
+    db.session.add(
+        Item(
+            run_id=run.id,
+            key=decision.key,
+            user_name=decision.user_name,
+            onelogin_id=decision.onelogin_id,
+            scim_id=outcome.user.id if outcome.user else decision.scim_id,
+            action=decision.action,
+            status=ITEM_SUCCEEDED if ok else ITEM_FAILED,
+            attempts=outcome.attempts,
+            http_status=outcome.http_status,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+            changes=decision.changes,
+            desired=decision.desired,
+            request=outcome.request,
+            response=outcome.response,
+            note=outcome.note,
+            finished_at=now,
+        )
+    )
+    records.record_outcome(decision.key, decision.action, ok, outcome.user, outcome.error)
+    result.run_id = run.id
+    request = outcome.request or {}
+    sent = f"{decision.action}: {request.get('method')} {request.get('path')}"
+    if not ok:
+        step(False, f"{sent} failed: {outcome.error}")
+        return None
+    step(True, f"{sent} answered {outcome.http_status}.")
+    return outcome.user
+
+
+def _same(left, right) -> bool:
+    return isinstance(left, str) and left.casefold() == right.casefold()

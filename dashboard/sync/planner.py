@@ -1,0 +1,358 @@
+"""The planner: what OneLogin says (desired) against what Workato holds (actual), one
+decision per person. A pure function of its inputs: no Flask, no database, no HTTP.
+
+The rules (README, "How the sync decides"), safe by default like OneLogin's own link:
+- granted the app and active in OneLogin: create, reactivate, update or nothing;
+- granted the app but suspended in OneLogin: suspend in Workato; never created if absent;
+- seen with the app in an earlier sync, now without it or deleted in OneLogin: suspend;
+- every other active Workato user is an orphan: reported, never touched by a sync.
+Users are matched on userName (as the template renders it), ignoring case.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from dashboard.connections.scim_models import WORKATO_ROLE, ScimUser
+from dashboard.sync import compare
+from dashboard.sync.render import TemplateError, render, without_missing
+
+CREATE, UPDATE, SUSPEND, REACTIVATE, NOOP, ORPHAN = ACTIONS = (
+    "create",
+    "update",
+    "suspend",
+    "reactivate",
+    "noop",
+    "orphan",
+)
+WRITES = (CREATE, UPDATE, SUSPEND, REACTIVATE)
+IN_SYNC, DRIFT, NOT_PROVISIONED, SUSPENDED = "in_sync", "drift", "not_provisioned", "suspended"
+PENDING, FAILED, ORPHANED = "pending", "failed", "orphaned"
+STATES = (IN_SYNC, DRIFT, NOT_PROVISIONED, SUSPENDED, PENDING, FAILED, ORPHANED)
+KNOWN, UNKNOWN = "known", "unknown"  # an orphan: known to OneLogin (without the app) or not
+
+# OneLogin user statuses that mean "no access": 2 suspended (DESIGN.md §2). Locked (3) and
+# the password states are temporary and keep the Workato account active.
+SUSPENDED_IN_ONELOGIN = frozenset({2})
+
+
+@dataclass(frozen=True)
+class Decision:
+    key: str  # userName, case-folded: the match key
+    user_name: str
+    action: str
+    state: str
+    reason: str
+    onelogin_id: int | None = None
+    onelogin_status: int | None = None
+    has_app: bool = False
+    scim_id: str | None = None
+    workato_active: bool | None = None
+    email: str | None = None
+    display_name: str = ""
+    roles: dict[str, str | None] = field(default_factory=dict)
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+    desired: dict[str, Any] | None = None  # the rendered resource, None where unset
+    request: dict[str, Any] | None = None  # method, path and body of the write
+    danger: str | None = None
+    orphan_kind: str | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        keys = (
+            "user_name",
+            "action",
+            "state",
+            "reason",
+            "onelogin_id",
+            "scim_id",
+            "email",
+            "changes",
+            "request",
+            "danger",
+            "orphan_kind",
+            "error",
+        )
+        return {k: getattr(self, k) for k in keys}
+
+
+@dataclass
+class Plan:
+    decisions: list[Decision]
+    counts: dict[str, int]
+
+    @property
+    def writes(self) -> list[Decision]:
+        return [d for d in self.decisions if d.action in WRITES]
+
+    def count(self, action: str) -> int:
+        return self.counts[action]
+
+
+def plan(
+    template: Mapping[str, Any],
+    onelogin_users: Iterable[Mapping[str, Any]],
+    app_user_ids: set[int],
+    parameters: Mapping[str, Mapping[str, Any]],
+    workato_users: Iterable[ScimUser],
+    had_app: Mapping[int, str],
+    *,
+    patch: bool,
+) -> Plan:
+    """Raises TemplateError when the template cannot be rendered for anyone."""
+    from dashboard.sync.render import check
+
+    check(template, parameters)
+    actual = {u.user_name.casefold(): u for u in workato_users}
+    decisions: dict[str, Decision] = {}
+    known_names: dict[str, str] = {}  # any OneLogin username or email -> that user's name
+    seen_ids: set[int] = set()
+
+    for user in onelogin_users:
+        user_id = user["id"]
+        seen_ids.add(user_id)
+        desired = render(template, user, parameters)
+        name = desired.get("userName")
+        for alias in (user.get("username"), user.get("email"), name):
+            if isinstance(alias, str) and alias:
+                known_names.setdefault(alias.casefold(), _display(user) or alias)
+        has_app = user_id in app_user_ids
+        if not has_app and user_id not in had_app:
+            continue
+        if not isinstance(name, str) or not name:
+            decisions[f"#onelogin-{user_id}"] = _unrenderable(user, has_app)
+            continue
+        key = name.casefold()
+        if key in decisions:
+            decisions[f"#onelogin-{user_id}"] = _unrenderable(user, has_app, clash=name)
+            continue
+        decisions[key] = _decide_known(user, has_app, desired, actual.get(key), patch)
+
+    for user_id, key in had_app.items():
+        if user_id not in seen_ids and key not in decisions and key in actual:
+            decisions[key] = _decide_deleted(user_id, actual[key], patch)
+
+    for key, workato in actual.items():
+        if key not in decisions:
+            decisions[key] = _decide_unmatched(workato, known_names)
+
+    ordered = [decisions[k] for k in sorted(decisions)]
+    counts = Counter(d.action for d in ordered)
+    return Plan(ordered, {a: counts.get(a, 0) for a in ACTIONS})
+
+
+def _decide_known(
+    user: Mapping[str, Any],
+    has_app: bool,
+    desired: dict[str, Any],
+    workato: ScimUser | None,
+    patch: bool,
+) -> Decision:
+    status = user.get("status")
+    suspended = status in SUSPENDED_IN_ONELOGIN
+    base = _person(user, desired, has_app, workato)
+    if not has_app:
+        if workato is None or not workato.active:
+            return Decision(**base, action=NOOP, state=SUSPENDED, reason="No longer has the app.")
+        return Decision(
+            **base,
+            action=SUSPEND,
+            state=DRIFT,
+            reason="No longer has the Workato app in OneLogin.",
+            changes={"active": [True, False]},
+            request=suspend_request(workato, patch),
+            danger="Active in Workato although OneLogin no longer grants the app.",
+        )
+    if suspended:
+        if workato is None:
+            return Decision(
+                **base,
+                action=NOOP,
+                state=SUSPENDED,
+                reason="Suspended in OneLogin and never provisioned: not created.",
+            )
+        if not workato.active:
+            return Decision(**base, action=NOOP, state=SUSPENDED, reason="Suspended on both sides.")
+        return Decision(
+            **base,
+            action=SUSPEND,
+            state=DRIFT,
+            reason="Suspended in OneLogin.",
+            changes={"active": [True, False]},
+            request=suspend_request(workato, patch),
+            danger="Active in Workato although suspended in OneLogin.",
+        )
+    if workato is None:
+        body = {**without_missing(desired), "active": True}
+        return Decision(
+            **base,
+            action=CREATE,
+            state=NOT_PROVISIONED,
+            reason="Has the app in OneLogin; not in Workato yet.",
+            request={"method": "POST", "path": "/Users", "body": body},
+        )
+    changes = compare.differences(desired, workato.raw)
+    if not workato.active:
+        changes = {"active": [False, True], **changes}
+        return Decision(
+            **base,
+            action=REACTIVATE,
+            state=DRIFT,
+            reason="Active in OneLogin but suspended in Workato.",
+            changes=changes,
+            request=write_request(workato, desired, changes, patch),
+        )
+    if changes:
+        return Decision(
+            **base,
+            action=UPDATE,
+            state=DRIFT,
+            reason="Workato holds other values than OneLogin.",
+            changes=changes,
+            request=write_request(workato, desired, changes, patch),
+        )
+    return Decision(**base, action=NOOP, state=IN_SYNC, reason="In sync.")
+
+
+def _decide_deleted(user_id: int, workato: ScimUser, patch: bool) -> Decision:
+    base = _workato_person(workato) | {"onelogin_id": user_id}
+    if not workato.active:
+        return Decision(**base, action=NOOP, state=SUSPENDED, reason="Deleted in OneLogin.")
+    return Decision(
+        **base,
+        action=SUSPEND,
+        state=DRIFT,
+        reason="Deleted in OneLogin.",
+        changes={"active": [True, False]},
+        request=suspend_request(workato, patch),
+        danger="Active in Workato although the user was deleted in OneLogin.",
+    )
+
+
+def _decide_unmatched(workato: ScimUser, known_names: Mapping[str, str]) -> Decision:
+    base = _workato_person(workato)
+    aliases = [workato.user_name, workato.primary_email]
+    known = next(
+        (known_names[a.casefold()] for a in aliases if a and a.casefold() in known_names), None
+    )
+    kind = KNOWN if known else UNKNOWN
+    if not workato.active:
+        return Decision(
+            **base,
+            action=NOOP,
+            state=SUSPENDED,
+            reason="Suspended in Workato; not granted the app.",
+            orphan_kind=kind,
+        )
+    if known:
+        return Decision(
+            **base,
+            action=ORPHAN,
+            state=ORPHANED,
+            reason=f"Known to OneLogin as {known}, who does not have the Workato app.",
+            orphan_kind=KNOWN,
+            danger=(
+                f"Active in Workato, but {known} does not have the Workato app in OneLogin: "
+                "possibly a leaver removed before the dashboard existed. Suspend if so."
+            ),
+        )
+    return Decision(
+        **base,
+        action=ORPHAN,
+        state=ORPHANED,
+        reason="Not known to OneLogin (for example the workspace owner). Left alone.",
+        orphan_kind=UNKNOWN,
+    )
+
+
+def _unrenderable(user: Mapping[str, Any], has_app: bool, clash: str | None = None) -> Decision:
+    if clash:
+        error = f'The template renders userName "{clash}" for two OneLogin users.'
+    else:
+        error = "The template renders no userName for this user (is the mapped field empty?)."
+    return Decision(
+        key=f"#onelogin-{user['id']}",
+        user_name=str(user.get("email") or user.get("username") or user["id"]),
+        action=NOOP,
+        state=FAILED,
+        reason=error,
+        onelogin_id=user["id"],
+        onelogin_status=user.get("status"),
+        has_app=has_app,
+        email=user.get("email"),
+        display_name=_display(user),
+        error=error,
+    )
+
+
+def _person(
+    user: Mapping[str, Any], desired: dict[str, Any], has_app: bool, workato: ScimUser | None
+) -> dict[str, Any]:
+    name = desired["userName"]
+    return {
+        "key": name.casefold(),
+        "user_name": name,
+        "onelogin_id": user["id"],
+        "onelogin_status": user.get("status"),
+        "has_app": has_app,
+        "scim_id": workato.id if workato else None,
+        "workato_active": workato.active if workato else None,
+        "email": user.get("email"),
+        "display_name": _display(user),
+        "roles": dict(desired.get(WORKATO_ROLE) or {}),
+        "desired": desired,
+    }
+
+
+def _workato_person(workato: ScimUser) -> dict[str, Any]:
+    name = workato.name or {}
+    return {
+        "key": workato.user_name.casefold(),
+        "user_name": workato.user_name,
+        "scim_id": workato.id,
+        "workato_active": workato.active,
+        "email": workato.primary_email,
+        "display_name": " ".join(
+            str(p) for p in (name.get("givenName"), name.get("familyName")) if p
+        ),
+        "roles": dict(workato.roles),
+    }
+
+
+def user_path(scim_id: str) -> str:
+    return "/Users/" + quote(scim_id, safe="")
+
+
+def _display(user: Mapping[str, Any]) -> str:
+    return " ".join(str(p) for p in (user.get("firstname"), user.get("lastname")) if p)
+
+
+def write_request(
+    workato: ScimUser, desired: dict[str, Any], changes: dict[str, list[Any]], patch: bool
+) -> dict[str, Any]:
+    path = user_path(workato.id)
+    if patch:
+        return {
+            "method": "PATCH",
+            "path": path,
+            "body": compare.patch_body(compare.patch_operations(changes)),
+        }
+    body = {**without_missing(desired), "id": workato.id, "active": True}
+    return {"method": "PUT", "path": path, "body": body}
+
+
+def suspend_request(workato: ScimUser, patch: bool) -> dict[str, Any]:
+    path = user_path(workato.id)
+    if patch:
+        operations = [{"op": "replace", "path": "active", "value": False}]
+        return {"method": "PATCH", "path": path, "body": compare.patch_body(operations)}
+    # meta and groups are read-only (RFC 7643 §4.1): they do not belong in a PUT.
+    body = {k: v for k, v in workato.raw.items() if k not in ("meta", "groups")}
+    return {"method": "PUT", "path": path, "body": {**body, "active": False}}
+
+
+__all__ = ["Decision", "Plan", "TemplateError", "plan"]  # TemplateError: for callers

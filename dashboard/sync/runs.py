@@ -1,0 +1,187 @@
+"""Runs in the database: storing a plan, one active run at a time, claiming a queued run for
+one process, its heartbeat, and the end of it. Every change here is one conditional
+statement, so two processes (or two machines on one PostgreSQL) never both get a run.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from dashboard.extensions import db
+from dashboard.sync.models import (
+    ACTIVE,
+    INTERRUPTED,
+    ITEM_FAILED,
+    ITEM_PENDING,
+    ITEM_RUNNING,
+    ITEM_SUCCEEDED,
+    PLANNED,
+    QUEUED,
+    RUNNING,
+    Item,
+    Run,
+)
+from dashboard.timeutil import utcnow
+
+runs, items = Run.__table__, Item.__table__
+
+
+class AlreadyRunning(Exception):
+    """Another run is queued or running; `run` is that one."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(f"Run {run.id} is {run.status}.")
+        self.run = run
+
+
+def active_run() -> Run | None:
+    return db.session.scalar(select(Run).where(Run.status.in_(ACTIVE)).limit(1))
+
+
+def latest(kind: str | None = None) -> Run | None:
+    query = select(Run).where(Run.status != PLANNED).order_by(Run.id.desc()).limit(1)
+    if kind:
+        query = query.where(Run.kind == kind)
+    return db.session.scalar(query)
+
+
+def get(run_id: int) -> Run | None:
+    return db.session.get(Run, run_id)
+
+
+def activate(run: Run, actor: str, *, from_status: str = PLANNED) -> Run:
+    """Make `run` the active one: queued, waiting for a process to claim it. Raises
+    AlreadyRunning with the run that holds the slot; the database settles a race."""
+    try:
+        changed = db.session.execute(
+            update(runs)
+            .where(runs.c.id == run.id, runs.c.status == from_status)
+            .values(status=QUEUED, active=1, started_by=actor, cancel_requested=False)
+            .returning(runs.c.id)
+        ).first()
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        holder = active_run()
+        if holder is None:  # it finished meanwhile: try once more
+            return activate(run, actor, from_status=from_status)
+        raise AlreadyRunning(holder) from None
+    db.session.refresh(run)
+    if changed is None:
+        holder = active_run()
+        if holder is not None:
+            raise AlreadyRunning(holder)
+    return run
+
+
+def claim(run_id: int, owner: str) -> bool:
+    """Take a queued run for this process; False when another process took it first."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status == QUEUED)
+        .values(
+            status=RUNNING,
+            owner=owner,
+            heartbeat_at=now,
+            started_at=func.coalesce(runs.c.started_at, now),
+        )
+        .returning(runs.c.id)
+    ).first()
+    db.session.commit()
+    return claimed is not None
+
+
+def next_queued() -> int | None:
+    return db.session.scalar(select(Run.id).where(Run.status == QUEUED).order_by(Run.id).limit(1))
+
+
+def heartbeat(run_id: int, owner: str) -> tuple[bool, bool]:
+    """(still ours, cancel requested). Not ours any more means another process decided the
+    run was interrupted: stop touching it."""
+    row = db.session.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.owner == owner, runs.c.status == RUNNING)
+        .values(heartbeat_at=utcnow())
+        .returning(runs.c.cancel_requested)
+    ).first()
+    db.session.commit()
+    return row is not None, bool(row and row[0])
+
+
+def finish(run_id: int, owner: str, status: str, message: str | None) -> bool:
+    done = db.session.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.owner == owner, runs.c.status == RUNNING)
+        .values(status=status, active=None, owner=None, finished_at=utcnow(), message=message)
+        .returning(runs.c.id)
+    ).first()
+    return done is not None
+
+
+def expire_stale(lease_seconds: int, *, queued_too: bool) -> list[int]:
+    """Runs whose process stopped beating (crash, restart, kill) become interrupted and
+    free the slot. With the in-process executor a queued run nobody claimed within the
+    lease was lost with its process too."""
+    limit = utcnow() - timedelta(seconds=lease_seconds)
+    stale = runs.c.status == RUNNING
+    stale = stale & (runs.c.heartbeat_at < limit)
+    if queued_too:
+        stale = stale | ((runs.c.status == QUEUED) & (runs.c.created_at < limit) & _unclaimed())
+    expired = db.session.execute(
+        update(runs)
+        .where(stale)
+        .values(
+            status=INTERRUPTED,
+            active=None,
+            owner=None,
+            finished_at=utcnow(),
+            message="The process running it stopped (crash or restart). Resume it to finish.",
+        )
+        .returning(runs.c.id)
+    ).all()
+    db.session.commit()
+    return [row[0] for row in expired]
+
+
+def _unclaimed():
+    return runs.c.owner.is_(None)
+
+
+def request_cancel(run_id: int) -> bool:
+    done = db.session.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status.in_(ACTIVE))
+        .values(cancel_requested=True)
+        .returning(runs.c.id)
+    ).first()
+    db.session.commit()
+    return done is not None
+
+
+def item_counts(run_id: int) -> dict[tuple[str, str], int]:
+    """(action, status) -> number of items."""
+    rows = db.session.execute(
+        select(Item.action, Item.status, func.count())
+        .where(Item.run_id == run_id)
+        .group_by(Item.action, Item.status)
+    )
+    return {(action, status): n for action, status, n in rows}
+
+
+def finished_items(run_id: int, since: datetime) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Item)
+        .where(
+            Item.run_id == run_id,
+            Item.status.in_((ITEM_SUCCEEDED, ITEM_FAILED)),
+            Item.finished_at >= since,
+        )
+    )
+
+
+UNFINISHED = (ITEM_PENDING, ITEM_RUNNING)

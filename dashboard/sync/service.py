@@ -1,0 +1,540 @@
+"""The sync as pages and commands use it: preview a plan, apply it (once, past the
+suspension guard), follow, cancel, resume or retry a run, suspend chosen orphans.
+
+Planning reads both sides and records what it found in `people`; applying queues the
+plan's run, which the in-process thread or a `flask sync worker` then carries out
+(runner.process). Views and commands stay thin: they call these and show the result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import delete, func, insert, select
+
+from dashboard import audit
+from dashboard.connections import errors
+from dashboard.connections import service as connections
+from dashboard.connections.clients import client_for
+from dashboard.connections.models import ONELOGIN, SCIM
+from dashboard.connections.vault import SecretUnreadable
+from dashboard.directory import records
+from dashboard.directory.models import Person
+from dashboard.extensions import db
+from dashboard.setup import service as setup
+from dashboard.setup import template as scim_template
+from dashboard.sync import planner, runner, runs, sources
+from dashboard.sync.models import (
+    CANCELLED,
+    INTERRUPTED,
+    ITEM_FAILED,
+    ITEM_PENDING,
+    ITEM_RUNNING,
+    ITEM_SUCCEEDED,
+    PLANNED,
+    RETRY,
+    STOPPED,
+    SUSPEND_CHOSEN,
+    SYNC,
+    Item,
+    Run,
+)
+from dashboard.sync.planner import ACTIONS, ORPHANED, SUSPEND, WRITES, Plan
+from dashboard.sync.render import TemplateError
+from dashboard.sync.runs import AlreadyRunning
+from dashboard.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+PLAN_TTL = timedelta(minutes=30)  # an older preview is planned again before it is applied
+RESUMABLE = (INTERRUPTED, CANCELLED, STOPPED)
+
+__all__ = ["AlreadyRunning", "NeedsConfirmation", "NotReady", "Refused"]
+
+
+class NotReady(Exception):
+    """Something the sync needs is missing or failing; the message says what to do."""
+
+
+class Refused(Exception):
+    """The request is understood but not done as asked (exit code 3 on the command line)."""
+
+
+class NeedsConfirmation(Refused):
+    def __init__(self, suspensions: int, limit: str) -> None:
+        super().__init__(
+            f"This plan suspends {suspensions} users in Workato, more than {limit}. "
+            f"Confirm by entering {suspensions}, or review the plan first."
+        )
+        self.suspensions = suspensions
+
+
+def _settings():
+    return current_app.extensions["dashboard.settings"]
+
+
+# --- planning --------------------------------------------------------------------------
+
+
+def make_plan(actor: str) -> tuple[Run, Plan]:
+    """Read both sides, decide for everyone, record it, and store the writes as a planned
+    run that `apply` can start. Raises NotReady, AlreadyRunning."""
+    holder = current_active()
+    if holder is not None:
+        raise AlreadyRunning(holder)
+    onelogin, scim, app_id = _clients()
+    template = _template()
+    try:
+        with onelogin, scim:
+            left, right = sources.read_both(
+                onelogin, scim, app_id, _settings().DASHBOARD_SYNC_PAGE_SIZE
+            )
+        plan = planner.plan(
+            template,
+            left.users,
+            left.app_user_ids,
+            left.parameters,
+            right.users,
+            records.had_app(),
+            patch=right.patch,
+        )
+    except (errors.ConnectionProblem, TemplateError) as problem:
+        audit.record(
+            "sync.plan",
+            actor=actor,
+            outcome="failed",
+            source="sync",
+            details={"error": str(problem)},
+        )
+        db.session.commit()
+        raise NotReady(str(problem)) from None
+    now = utcnow()
+    records.record_plan(plan, now)
+    _forget_previews()
+    run = Run(kind=SYNC, status=PLANNED, created_by=actor, created_at=now, counts=plan.counts)
+    run.total = len(plan.writes)
+    db.session.add(run)
+    db.session.flush()
+    _add_items(run, plan.writes)
+    audit.record(
+        "sync.plan",
+        actor=actor,
+        outcome="success",
+        source="sync",
+        details={"run": run.id, "counts": plan.counts},
+    )
+    db.session.commit()
+    return run, plan
+
+
+def _clients():
+    onelogin = connections.get(ONELOGIN)
+    scim = connections.get(SCIM)
+    if onelogin is None or scim is None:
+        raise NotReady("Save the OneLogin and Workato SCIM connections on Connections first.")
+    if not onelogin.app_id:
+        raise NotReady("Save the Workato app's id in OneLogin on Connections first.")
+    try:
+        return client_for(onelogin), client_for(scim), onelogin.app_id
+    except SecretUnreadable as exc:
+        raise NotReady(f"{exc} Save the secret again on Connections.") from None
+
+
+def _template() -> dict[str, Any]:
+    stored = setup.current_template()
+    body = stored.body if stored else scim_template.default_template(setup.role_fields())
+    try:
+        return scim_template.parse(body)
+    except scim_template.TemplateUnreadable as exc:
+        raise NotReady(f"The stored SCIM template cannot be used: {exc}") from None
+
+
+def _forget_previews() -> None:
+    """Only the newest preview can be applied; older ones go, with their items."""
+    old = select(Run.id).where(Run.status == PLANNED).scalar_subquery()
+    db.session.execute(delete(Item.__table__).where(Item.run_id.in_(old)))
+    db.session.execute(delete(Run.__table__).where(Run.status == PLANNED))
+
+
+def _add_items(run: Run, decisions: list[planner.Decision]) -> None:
+    rows = [
+        {
+            "run_id": run.id,
+            "key": d.key,
+            "user_name": d.user_name,
+            "onelogin_id": d.onelogin_id,
+            "scim_id": d.scim_id,
+            "action": d.action,
+            "status": ITEM_PENDING,
+            "attempts": 0,
+            "changes": d.changes,
+            "desired": d.desired,
+            "request": d.request,
+        }
+        for d in decisions
+    ]
+    for start in range(0, len(rows), 1000):
+        db.session.execute(insert(Item.__table__), rows[start : start + 1000])
+
+
+def preview_items(run: Run, limit: int, offset: int = 0) -> list[Item]:
+    query = select(Item).where(Item.run_id == run.id).order_by(Item.action, Item.key)
+    return list(db.session.scalars(query.limit(limit).offset(offset)))
+
+
+def orphans(limit: int = 200) -> list[Person]:
+    query = select(Person).where(Person.state == ORPHANED).order_by(Person.orphan_kind, Person.key)
+    return list(db.session.scalars(query.limit(limit)))
+
+
+# --- the suspension guard --------------------------------------------------------------
+
+
+def guard(run: Run) -> tuple[int, str] | None:
+    """(planned suspensions, the limit passed) when the plan needs a second confirmation."""
+    settings = _settings()
+    suspensions = run.counts.get(SUSPEND, 0)
+    active = db.session.scalar(
+        select(func.count()).select_from(Person).where(Person.workato_active.is_(True))
+    )
+    share_limit = math.floor(settings.DASHBOARD_SYNC_SUSPEND_GUARD_SHARE * active)
+    if suspensions > settings.DASHBOARD_SYNC_SUSPEND_GUARD_COUNT:
+        return suspensions, f"the {settings.DASHBOARD_SYNC_SUSPEND_GUARD_COUNT} allowed without it"
+    if suspensions > share_limit:
+        share = settings.DASHBOARD_SYNC_SUSPEND_GUARD_SHARE
+        return suspensions, f"{share:.0%} of the {active} active Workato users"
+    return None
+
+
+# --- running ---------------------------------------------------------------------------
+
+
+def apply(
+    run_id: int, actor: str, confirm_suspensions: int | None = None, *, start: bool = True
+) -> Run:
+    """Queue the previewed run, and with `start` hand it to the executor (the command line
+    works it in the foreground instead). Raises Refused (stale preview, guard, SCIM disabled),
+    AlreadyRunning (the active run: join it), NotReady."""
+    run = runs.get(run_id)
+    if run is None or run.status != PLANNED:
+        active = current_active()
+        if active is not None:
+            raise AlreadyRunning(active)
+        raise Refused("That preview was replaced or already applied: preview again.")
+    if utcnow() - run.created_at > PLAN_TTL:
+        raise Refused("The preview is more than 30 minutes old: preview again before applying.")
+    _require_scim_enabled()
+    needed = guard(run)
+    if needed and confirm_suspensions != needed[0]:
+        raise NeedsConfirmation(*needed)
+    run = runs.activate(run, actor)
+    records.record_pending(_keys(run))
+    audit.record(
+        "sync.run.queued",
+        actor=actor,
+        outcome="success",
+        source="sync",
+        details={"run": run.id, "counts": run.counts, "items": run.total},
+    )
+    db.session.commit()
+    if start:
+        launch(run.id)
+    return run
+
+
+def _require_scim_enabled() -> None:
+    scim = connections.get(SCIM)
+    if scim is not None and not scim.enabled:
+        raise Refused("SCIM is disabled on Connections: re-enable it before running a sync.")
+
+
+def _keys(run: Run) -> list[str]:
+    return list(
+        db.session.scalars(
+            select(Item.key).where(
+                Item.run_id == run.id, Item.status.in_((ITEM_PENDING, ITEM_RUNNING))
+            )
+        )
+    )
+
+
+def launch(run_id: int) -> None:
+    """The embedded executor: a thread of this process works the run. With
+    DASHBOARD_SYNC_EXECUTOR=worker, `flask sync worker` picks it up instead."""
+    if _settings().DASHBOARD_SYNC_EXECUTOR != "thread":
+        return
+    app = current_app._get_current_object()
+    thread = threading.Thread(
+        target=_work_in_thread, args=(app, run_id), name=f"sync-run-{run_id}", daemon=True
+    )
+    app.extensions.setdefault("dashboard.sync_threads", []).append(thread)
+    thread.start()
+
+
+def _work_in_thread(app: Flask, run_id: int) -> None:
+    with app.app_context():
+        try:
+            runner.process(run_id)
+        except Exception:
+            # The run's heartbeat stops: it shows as interrupted and can be resumed.
+            log.exception("sync run %s stopped on an unexpected error", run_id)
+        finally:
+            db.session.remove()
+
+
+def current_active() -> Run | None:
+    """The queued or running run, after retiring any whose process died."""
+    settings = _settings()
+    runs.expire_stale(
+        settings.DASHBOARD_SYNC_LEASE_SECONDS,
+        queued_too=settings.DASHBOARD_SYNC_EXECUTOR == "thread",
+    )
+    return runs.active_run()
+
+
+def cancel(run_id: int, actor: str) -> Run:
+    if not runs.request_cancel(run_id):
+        raise Refused("That run is not running any more.")
+    audit.record(
+        "sync.run.cancel", actor=actor, outcome="success", source="sync", details={"run": run_id}
+    )
+    db.session.commit()
+    return runs.get(run_id)
+
+
+def resume(run_id: int, actor: str, *, start: bool = True) -> Run:
+    """Carry on with an interrupted, cancelled or stopped run: what succeeded is not sent
+    again, and items whose outcome is unknown are re-checked against Workato first."""
+    current_active()  # retire a dead process's run first
+    run = runs.get(run_id)
+    if run is None or run.status not in RESUMABLE:
+        raise Refused("Only an interrupted, cancelled or stopped run can be resumed.")
+    if not _keys(run):
+        raise Refused("That run has nothing left to send.")
+    if runs.latest(run.kind) is not run and run.kind == SYNC:
+        raise Refused("A newer run exists: preview and apply again instead.")
+    _require_scim_enabled()
+    run = runs.activate(run, actor, from_status=run.status)
+    records.record_pending(_keys(run))
+    audit.record(
+        "sync.run.resumed", actor=actor, outcome="success", source="sync", details={"run": run.id}
+    )
+    db.session.commit()
+    if start:
+        launch(run.id)
+    return run
+
+
+def retry_failed(run_id: int, actor: str, *, start: bool = True) -> Run:
+    """A new run of only the failed items of `run_id`, each re-checked before it is sent."""
+    run = runs.get(run_id)
+    failed = list(
+        db.session.scalars(select(Item).where(Item.run_id == run_id, Item.status == ITEM_FAILED))
+    )
+    if run is None or not failed:
+        raise Refused("That run has no failed items to retry.")
+    _require_scim_enabled()
+    retry = Run(kind=RETRY, status=PLANNED, created_by=actor, retry_of=run_id, total=len(failed))
+    retry.counts = {a: sum(1 for i in failed if i.action == a) for a in ACTIONS}
+    db.session.add(retry)
+    db.session.flush()
+    for item in failed:
+        db.session.add(
+            Item(
+                run_id=retry.id,
+                key=item.key,
+                user_name=item.user_name,
+                onelogin_id=item.onelogin_id,
+                scim_id=item.scim_id,
+                action=item.action,
+                changes=item.changes,
+                desired=item.desired,
+                request=item.request,
+                note=f"Retry of item {item.id} (run {run_id}).",
+            )
+        )
+    db.session.commit()
+    return _start_now(retry, actor, start)
+
+
+def suspend_chosen(names: list[str], actor: str, *, start: bool = True) -> Run:
+    """A run that suspends the orphans an admin chose (by userName or email)."""
+    folded = sorted({n.strip().casefold() for n in names if n.strip()})
+    if not folded:
+        raise Refused("Choose at least one Workato user to suspend.")
+    chosen = list(
+        db.session.scalars(
+            select(Person).where(
+                (func.lower(Person.key).in_(folded)) | (func.lower(Person.email).in_(folded))
+            )
+        )
+    )
+    found = {p.key for p in chosen} | {(p.email or "").casefold() for p in chosen}
+    missing = [n for n in folded if n not in found]
+    if missing:
+        raise NotReady(
+            f"Not a Workato user in the last plan: {', '.join(missing)}. Preview a plan first."
+        )
+    not_orphans = [p.user_name for p in chosen if p.state != ORPHANED]
+    if not_orphans:
+        raise Refused(
+            f"Only orphans are suspended this way; {', '.join(not_orphans)} "
+            "the sync manages from OneLogin (suspend or unassign them there)."
+        )
+    _require_scim_enabled()
+    _, scim, _ = _clients()
+    with scim:
+        patch = scim.capabilities().patch
+        decisions = []
+        for person in chosen:
+            current = scim.find_user(person.user_name)
+            if current is None or not current.active:
+                continue
+            decisions.append(
+                planner.Decision(
+                    key=person.key,
+                    user_name=current.user_name,
+                    action=SUSPEND,
+                    state=planner.DRIFT,
+                    reason="Chosen by an admin.",
+                    scim_id=current.id,
+                    changes={"active": [True, False]},
+                    request=planner.suspend_request(current, patch),
+                )
+            )
+    if not decisions:
+        raise Refused("They are already suspended in Workato.")
+    run = Run(kind=SUSPEND_CHOSEN, status=PLANNED, created_by=actor, total=len(decisions))
+    run.counts = {a: len(decisions) if a == SUSPEND else 0 for a in ACTIONS}
+    db.session.add(run)
+    db.session.flush()
+    _add_items(run, decisions)
+    db.session.commit()
+    return _start_now(run, actor, start)
+
+
+def _start_now(run: Run, actor: str, start: bool) -> Run:
+    try:
+        run = runs.activate(run, actor)
+    except AlreadyRunning:
+        # Not left behind as a preview someone could apply later by mistake.
+        db.session.execute(delete(Item.__table__).where(Item.run_id == run.id))
+        db.session.execute(delete(Run.__table__).where(Run.id == run.id))
+        db.session.commit()
+        raise
+    records.record_pending(_keys(run))
+    audit.record(
+        "sync.run.queued",
+        actor=actor,
+        outcome="success",
+        source="sync",
+        details={"run": run.id, "kind": run.kind, "items": run.total},
+    )
+    db.session.commit()
+    if start:
+        launch(run.id)
+    return run
+
+
+# --- following a run -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    run: Run
+    total: int
+    done: int
+    succeeded: int
+    failed: int
+    pending: int
+    by_action: dict[str, tuple[int, int]]  # action -> (done, total)
+    rate: float | None  # items a second
+    seconds_left: float | None
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else math.floor(100 * self.done / self.total)
+
+
+def progress(run: Run) -> Progress:
+    counts = runs.item_counts(run.id)
+    by_action: dict[str, tuple[int, int]] = {}
+    for action in WRITES:
+        total = sum(n for (a, _), n in counts.items() if a == action)
+        done = sum(
+            n for (a, s), n in counts.items() if a == action and s in (ITEM_SUCCEEDED, ITEM_FAILED)
+        )
+        if total:
+            by_action[action] = (done, total)
+    succeeded = sum(n for (_, s), n in counts.items() if s == ITEM_SUCCEEDED)
+    failed = sum(n for (_, s), n in counts.items() if s == ITEM_FAILED)
+    total = sum(counts.values())
+    done = succeeded + failed
+    rate = seconds_left = None
+    if run.started_at and run.is_active:
+        elapsed = (utcnow() - run.started_at).total_seconds()
+        recent = runs.finished_items(run.id, run.started_at)
+        if elapsed > 0 and recent:
+            rate = recent / elapsed
+            seconds_left = (total - done) / rate
+    return Progress(
+        run, total, done, succeeded, failed, total - done, by_action, rate, seconds_left
+    )
+
+
+def run_json(run: Run, failed_limit: int = 1000) -> dict[str, Any]:
+    """DESIGN.md §6: {"id", "status", "counts", "failed": [...]}, and a little more."""
+    state = progress(run)
+    failed = db.session.scalars(
+        select(Item)
+        .where(Item.run_id == run.id, Item.status == ITEM_FAILED)
+        .order_by(Item.id)
+        .limit(failed_limit)
+    )
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "status": run.status,
+        "counts": {a: run.counts.get(a, 0) for a in ACTIONS},
+        "total": state.total,
+        "succeeded": state.succeeded,
+        "pending": state.pending,
+        "failed": [
+            {
+                "user_name": i.user_name,
+                "action": i.action,
+                "http_status": i.http_status,
+                "error": i.error,
+            }
+            for i in failed
+        ],
+        "message": run.message,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """DESIGN.md §6: all six counts; the items are every decision but the no-ops."""
+    return {
+        "counts": plan.counts,
+        "items": [d.as_json() for d in plan.decisions if d.action != planner.NOOP],
+    }
+
+
+def redacted_request(item: Item) -> str:
+    """The request as sent, for display: the token is never stored, so only the header
+    placeholder is added."""
+    if not item.request:
+        return ""
+    body = json.dumps(item.request.get("body"), indent=2, sort_keys=True)
+    return (
+        f"{item.request.get('method')} {item.request.get('path')}\n"
+        "Authorization: Bearer [redacted]\nContent-Type: application/scim+json\n\n" + body
+    )
