@@ -9,6 +9,7 @@ unknown are exactly those still `running`: they are re-checked against Workato o
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -117,7 +118,7 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
     done = failed = 0
     stop: tuple[str, str] | None = None
     in_flight: dict[Future, Pending] = {}
-    last_beat = time.monotonic()
+    last_beat = -math.inf  # the first round checks at once (a cancel may already wait)
     queue: deque[Pending] = deque()
     after = 0  # items are read a batch at a time: 100,000 of them need not fit in memory
     with client, ThreadPoolExecutor(width, thread_name_prefix=f"sync-{run.id}") as pool:

@@ -69,7 +69,8 @@ class Refused(Exception):
 class NeedsConfirmation(Refused):
     def __init__(self, suspensions: int, limit: str) -> None:
         super().__init__(
-            f"This plan suspends {suspensions} users in Workato, more than {limit}. "
+            f"This plan suspends {suspensions} users in Workato: more than {limit} "
+            "Workato users. "
             f"Confirm by entering {suspensions}, or review the plan first."
         )
         self.suspensions = suspensions
@@ -197,18 +198,19 @@ def orphans(limit: int = 200) -> list[Person]:
 
 
 def guard(run: Run) -> tuple[int, str] | None:
-    """(planned suspensions, the limit passed) when the plan needs a second confirmation."""
+    """(planned suspensions, the limit passed) when the plan needs a second confirmation:
+    it suspends more than DASHBOARD_SYNC_SUSPEND_GUARD_COUNT users and more than
+    DASHBOARD_SYNC_SUSPEND_GUARD_SHARE of the active Workato users (a small workspace is
+    not held up by one leaver, a large one not by a routine batch)."""
     settings = _settings()
     suspensions = run.counts.get(SUSPEND, 0)
     active = db.session.scalar(
         select(func.count()).select_from(Person).where(Person.workato_active.is_(True))
     )
-    share_limit = math.floor(settings.DASHBOARD_SYNC_SUSPEND_GUARD_SHARE * active)
-    if suspensions > settings.DASHBOARD_SYNC_SUSPEND_GUARD_COUNT:
-        return suspensions, f"the {settings.DASHBOARD_SYNC_SUSPEND_GUARD_COUNT} allowed without it"
-    if suspensions > share_limit:
-        share = settings.DASHBOARD_SYNC_SUSPEND_GUARD_SHARE
-        return suspensions, f"{share:.0%} of the {active} active Workato users"
+    count = settings.DASHBOARD_SYNC_SUSPEND_GUARD_COUNT
+    share = settings.DASHBOARD_SYNC_SUSPEND_GUARD_SHARE
+    if suspensions > count and suspensions > math.floor(share * active):
+        return suspensions, f"{count} users and more than {share:.0%} of the {active} active"
     return None
 
 

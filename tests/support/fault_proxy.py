@@ -41,10 +41,12 @@ HOP_BY_HOP = {
 
 @dataclass
 class Fault:
-    kind: str  # "answer", "hold" or "drop"
+    kind: str  # "answer", "hold", "drop" or "pass"
     status: int = 0
     retry_after: str | None = None
     release: threading.Event = field(default_factory=threading.Event)
+    arrived: threading.Event = field(default_factory=threading.Event)  # a request is held
+    forwarded: threading.Event = field(default_factory=threading.Event)  # upstream answered
 
 
 class FaultProxy:
@@ -94,6 +96,16 @@ class FaultProxy:
         release = threading.Event()
         self._plan(n, lambda: Fault("hold", release=release))
         return release
+
+    def hold_after(self, n: int) -> Fault:
+        """Forward the next n requests, then hold one: the returned fault's `arrived` is
+        set when it is held, `release` lets it go on, `forwarded` is set once the upstream
+        server has answered it (whether or not its client is still there)."""
+        fault = Fault("hold")
+        with self._lock:
+            self._faults.extend(Fault("pass") for _ in range(n))
+            self._faults.append(fault)
+        return fault
 
     def drop_next(self, n: int = 1) -> None:
         self._plan(n, lambda: Fault("drop"))
@@ -174,8 +186,13 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             return
         if fault is not None and fault.kind == "hold":
+            fault.arrived.set()
             fault.release.wait(proxy.hold_timeout)
-        self._forward(proxy, body)
+        try:
+            self._forward(proxy, body)
+        finally:
+            if fault is not None:
+                fault.forwarded.set()
 
     def _forward(self, proxy: FaultProxy, body: bytes) -> None:
         connection = http.client.HTTPConnection(*proxy.upstream, timeout=10)
