@@ -387,3 +387,21 @@ def _worker_env(app) -> dict[str, str]:
         }
     )
     return env
+
+
+def test_the_checklist_says_whether_users_are_in_sync_from_the_last_plan(app, scim):
+    from dashboard.setup import service as setup
+
+    def users_in_sync():
+        with app.app_context():
+            return setup.run(["users_in_sync"])[0]
+
+    with world_on(app, scim) as world:
+        assert users_in_sync().state == "cannot_check"
+        world.person("Ada", "Lovelace", workato_role="Admin")
+        with app.app_context():
+            service.make_plan(ACTOR)
+        drifting = users_in_sync()
+        assert drifting.state == "failing" and "1 not provisioned" in drifting.message
+        sync(app)
+        assert users_in_sync().state == "verified"

@@ -31,6 +31,8 @@ class Context:
     role_fields: list[str]
     known_roles_fallback: list[str]
     template_body: str | None
+    # Provisioning states from the last sync plan or run (people per state); None: no plan.
+    people_states: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,20 @@ def _did_you_mean(value: str, roles: list[str]) -> str:
 
 
 def users_in_sync(facts: Facts, ctx: Context) -> Outcome:
-    return Outcome(CANNOT_CHECK, "Measured by a sync run, which this version cannot run yet.")
+    """Read from the last plan or run (pages never read the remote APIs for this)."""
+    states = ctx.people_states
+    if not states:
+        return Outcome(CANNOT_CHECK, "Preview a sync on the Sync page to measure this.")
+    fine = states.get("in_sync", 0) + states.get("suspended", 0)
+    waiting = {
+        state: states[state]
+        for state in ("not_provisioned", "drift", "pending", "failed")
+        if states.get(state)
+    }
+    if not waiting:
+        return Outcome(VERIFIED, f"All {fine} users the app grants are as OneLogin says.")
+    listed = ", ".join(f"{n} {state.replace('_', ' ')}" for state, n in waiting.items())
+    return Outcome(FAILING, f"{listed}: preview and apply a sync on the Sync page.")
 
 
 BEFORE = "Before you start"

@@ -60,6 +60,13 @@ class ItemResult:
 SCIM_DISABLED = "SCIM is disabled on Connections; re-enable it there to check this."
 
 
+def _people_states() -> dict[str, int]:
+    from dashboard.directory.models import Person
+
+    rows = db.session.execute(db.select(Person.state, db.func.count()).group_by(Person.state))
+    return {state: n for state, n in rows}
+
+
 def _settings():
     return current_app.extensions["dashboard.settings"]
 
@@ -129,6 +136,7 @@ def run(item_ids: list[str] | None = None) -> list[ItemResult]:
         role_fields=role_fields(),
         known_roles_fallback=list(_settings().DASHBOARD_KNOWN_ROLES),
         template_body=template.body if template else None,
+        people_states=_people_states(),
     )
     now = utcnow()
     scim_disabled = _scim_disabled()
