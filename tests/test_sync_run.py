@@ -405,3 +405,16 @@ def test_the_checklist_says_whether_users_are_in_sync_from_the_last_plan(app, sc
         assert drifting.state == "failing" and "1 not provisioned" in drifting.message
         sync(app)
         assert users_in_sync().state == "verified"
+
+
+def test_a_preview_applied_minutes_later_is_not_taken_for_a_dead_run(make_app, scim):
+    app = make_app(**{**FAST, "DASHBOARD_SYNC_EXECUTOR": "thread"})
+    with world_on(app, scim) as world:
+        world.person("Ada", "Lovelace", workato_role="Admin")
+        with app.app_context():
+            run_id = service.make_plan(ACTOR)[0].id
+            with freeze_time(utcnow() + timedelta(minutes=10)):
+                service.apply(run_id, ACTOR, start=False)
+                active = service.current_active()
+            assert active is not None and active.id == run_id
+            assert runs.get(run_id).status == "queued"

@@ -59,7 +59,14 @@ def activate(run: Run, actor: str, *, from_status: str = PLANNED) -> Run:
         changed = db.session.execute(
             update(runs)
             .where(runs.c.id == run.id, runs.c.status == from_status)
-            .values(status=QUEUED, active=1, started_by=actor, cancel_requested=False)
+            .values(
+                status=QUEUED,
+                active=1,
+                started_by=actor,
+                cancel_requested=False,
+                owner=None,
+                heartbeat_at=utcnow(),  # when it was queued: see expire_stale
+            )
             .returning(runs.c.id)
         ).first()
         db.session.commit()
@@ -127,10 +134,8 @@ def expire_stale(lease_seconds: int, *, queued_too: bool) -> list[int]:
     free the slot. With the in-process executor a queued run nobody claimed within the
     lease was lost with its process too."""
     limit = utcnow() - timedelta(seconds=lease_seconds)
-    stale = runs.c.status == RUNNING
-    stale = stale & (runs.c.heartbeat_at < limit)
-    if queued_too:
-        stale = stale | ((runs.c.status == QUEUED) & (runs.c.created_at < limit) & _unclaimed())
+    statuses = (RUNNING, QUEUED) if queued_too else (RUNNING,)
+    stale = runs.c.status.in_(statuses) & (runs.c.heartbeat_at < limit)
     expired = db.session.execute(
         update(runs)
         .where(stale)
@@ -145,10 +150,6 @@ def expire_stale(lease_seconds: int, *, queued_too: bool) -> list[int]:
     ).all()
     db.session.commit()
     return [row[0] for row in expired]
-
-
-def _unclaimed():
-    return runs.c.owner.is_(None)
 
 
 def request_cancel(run_id: int) -> bool:
