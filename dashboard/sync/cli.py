@@ -116,6 +116,8 @@ def _start_and_wait(start, as_json: bool) -> None:
         finish(REFUSED, {"ok": False, "message": message}, message, as_json)
     except service.Refused as exc:
         finish(REFUSED, {"ok": False, "message": str(exc)}, str(exc), as_json)
+    except service.AlreadyDone as exc:
+        finish(OK, {"ok": True, "message": str(exc)}, str(exc), as_json)
     except service.NotReady as exc:
         finish(FAILED, {"ok": False, "message": str(exc)}, str(exc), as_json)
     except runs.AlreadyRunning as exc:
@@ -123,6 +125,7 @@ def _start_and_wait(start, as_json: bool) -> None:
     if current_app.extensions["dashboard.settings"].DASHBOARD_SYNC_EXECUTOR == "thread":
         runner.process(run.id)
     else:
+        click.echo(f"Queued as run {run.id}; a `flask sync worker` works it. Waiting.", err=True)
         _wait_for(run.id)
     _report(runs.get(run.id), as_json)
 
@@ -178,6 +181,8 @@ def user_command(email, as_json):
     """Provision one user now, step by step: read, render, find, act, read back."""
     try:
         result = one_user.provision(email, actor())
+    except service.Refused as exc:
+        finish(REFUSED, {"ok": False, "message": str(exc)}, str(exc), as_json)
     except service.NotReady as exc:
         finish(FAILED, {"ok": False, "message": str(exc)}, str(exc), as_json)
     marks = {True: "ok  ", False: "FAIL", None: "----"}

@@ -92,6 +92,13 @@ class Executor:
                 if problem.kind in STOPS_THE_RUN:
                     outcome.stop = problem.message
                     return outcome
+                if problem.kind == errors.NOT_FOUND and outcome.request.get("method") != "POST":
+                    # The base URL works (this run read and wrote through it): the user went.
+                    outcome.error = (
+                        f"{work.user_name} is no longer in Workato (404): deleted there since "
+                        "the plan? Preview a new plan."
+                    )
+                    return outcome
                 if problem.kind == errors.RATE_LIMITED:
                     wait = problem.retry_after
                     wait = wait if wait is not None else backoff(attempt, self.backoff_base)

@@ -59,8 +59,10 @@ TITLES = (
 
 
 def provision(email: str, actor: str) -> OneUser:
-    """Raises service.NotReady when a connection or the template is missing."""
+    """Raises service.NotReady when a connection or the template is missing, and
+    service.Refused while SCIM is disabled on Connections."""
     result = OneUser(email.strip())
+    service.require_scim_enabled()
     onelogin, scim, app_id = service._clients()
     template = service._template()
     steps = iter(TITLES)
@@ -138,7 +140,10 @@ def _provision(result, step, onelogin, scim, app_id, template, actor) -> None:
         patch=scim.capabilities().patch,
     )
     if not plan.decisions:
-        step(None, "Neither side holds this user: nothing to do.")
+        if user is None:
+            step(False, "Neither OneLogin nor Workato has a user with this email.")
+        else:
+            step(True, "Does not have the Workato app and is not in Workato: nothing to do.")
         return
     decision = result.decision = plan.decisions[0]
     records.record_one(decision, utcnow())

@@ -18,6 +18,7 @@ from dashboard.sync.models import (
     ITEM_PENDING,
     ITEM_RUNNING,
     ITEM_SUCCEEDED,
+    ONE_USER,
     PLANNED,
     QUEUED,
     RUNNING,
@@ -42,9 +43,10 @@ def active_run() -> Run | None:
 
 
 def latest(kind: str | None = None) -> Run | None:
+    """The newest run that was started, of `kind`, or of any kind but a one-user
+    provisioning (which must not hide how the last sync went)."""
     query = select(Run).where(Run.status != PLANNED).order_by(Run.id.desc()).limit(1)
-    if kind:
-        query = query.where(Run.kind == kind)
+    query = query.where(Run.kind == kind) if kind else query.where(Run.kind != ONE_USER)
     return db.session.scalar(query)
 
 

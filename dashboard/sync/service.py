@@ -46,7 +46,7 @@ from dashboard.sync.models import (
     Item,
     Run,
 )
-from dashboard.sync.planner import ACTIONS, ORPHANED, SUSPEND, WRITES, Plan
+from dashboard.sync.planner import ACTIONS, ORPHANED, SUSPEND, SUSPENDED, WRITES, Plan
 from dashboard.sync.render import TemplateError
 from dashboard.sync.runs import AlreadyRunning
 from dashboard.timeutil import utcnow
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 PLAN_TTL = timedelta(minutes=30)  # an older preview is planned again before it is applied
 RESUMABLE = (INTERRUPTED, CANCELLED, STOPPED)
 
-__all__ = ["AlreadyRunning", "NeedsConfirmation", "NotReady", "Refused"]
+__all__ = ["AlreadyDone", "AlreadyRunning", "NeedsConfirmation", "NotReady", "Refused"]
 
 
 class NotReady(Exception):
@@ -64,6 +64,10 @@ class NotReady(Exception):
 
 class Refused(Exception):
     """The request is understood but not done as asked (exit code 3 on the command line)."""
+
+
+class AlreadyDone(Exception):
+    """Nothing to send: what was asked is already so (exit code 0)."""
 
 
 class NeedsConfirmation(Refused):
@@ -231,7 +235,7 @@ def apply(
         raise Refused("That preview was replaced or already applied: preview again.")
     if utcnow() - run.created_at > PLAN_TTL:
         raise Refused("The preview is more than 30 minutes old: preview again before applying.")
-    _require_scim_enabled()
+    require_scim_enabled()
     needed = guard(run)
     if needed and confirm_suspensions != needed[0]:
         raise NeedsConfirmation(*needed)
@@ -250,7 +254,7 @@ def apply(
     return run
 
 
-def _require_scim_enabled() -> None:
+def require_scim_enabled() -> None:
     scim = connections.get(SCIM)
     if scim is not None and not scim.enabled:
         raise Refused("SCIM is disabled on Connections: re-enable it before running a sync.")
@@ -321,7 +325,7 @@ def resume(run_id: int, actor: str, *, start: bool = True) -> Run:
         raise Refused("That run has nothing left to send.")
     if runs.latest(run.kind) is not run and run.kind == SYNC:
         raise Refused("A newer run exists: preview and apply again instead.")
-    _require_scim_enabled()
+    require_scim_enabled()
     run = runs.activate(run, actor, from_status=run.status)
     records.record_pending(_keys(run))
     audit.record(
@@ -341,7 +345,7 @@ def retry_failed(run_id: int, actor: str, *, start: bool = True) -> Run:
     )
     if run is None or not failed:
         raise Refused("That run has no failed items to retry.")
-    _require_scim_enabled()
+    require_scim_enabled()
     retry = Run(kind=RETRY, status=PLANNED, created_by=actor, retry_of=run_id, total=len(failed))
     retry.counts = {a: sum(1 for i in failed if i.action == a) for a in ACTIONS}
     db.session.add(retry)
@@ -383,13 +387,14 @@ def suspend_chosen(names: list[str], actor: str, *, start: bool = True) -> Run:
         raise NotReady(
             f"Not a Workato user in the last plan: {', '.join(missing)}. Preview a plan first."
         )
-    not_orphans = [p.user_name for p in chosen if p.state != ORPHANED]
-    if not_orphans:
+    # Orphans, and orphans already suspended; users the app grants are OneLogin's to manage.
+    granted = [p.user_name for p in chosen if p.has_app or p.state not in (ORPHANED, SUSPENDED)]
+    if granted:
         raise Refused(
-            f"Only orphans are suspended this way; {', '.join(not_orphans)} "
-            "the sync manages from OneLogin (suspend or unassign them there)."
+            f"Only orphans are suspended this way; {', '.join(granted)}: the sync manages "
+            "them from OneLogin (suspend or unassign them there)."
         )
-    _require_scim_enabled()
+    require_scim_enabled()
     _, scim, _ = _clients()
     with scim:
         patch = scim.capabilities().patch
@@ -411,7 +416,7 @@ def suspend_chosen(names: list[str], actor: str, *, start: bool = True) -> Run:
                 )
             )
     if not decisions:
-        raise Refused("They are already suspended in Workato.")
+        raise AlreadyDone("Already suspended in Workato: nothing to send.")
     run = Run(kind=SUSPEND_CHOSEN, status=PLANNED, created_by=actor, total=len(decisions))
     run.counts = {a: len(decisions) if a == SUSPEND else 0 for a in ACTIONS}
     db.session.add(run)

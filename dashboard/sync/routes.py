@@ -1,0 +1,321 @@
+"""The Sync page: preview a plan, apply it, follow the run, cancel, resume or retry it, and
+read any run's items. Thin: each view calls one function of dashboard.sync.service.
+
+Under htmx the forms swap #sync-state (or one run's progress card) and refusals arrive as
+messages; without JavaScript every form posts, flashes and redirects back (303).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import select
+
+from dashboard import error_page
+from dashboard.directory import service as directory
+from dashboard.extensions import db
+from dashboard.htmx import is_htmx
+from dashboard.sync import runs, service
+from dashboard.sync.models import PLANNED, SYNC, Item, Run
+from dashboard.sync.planner import ACTIONS
+from dashboard.timeutil import utcnow
+
+bp = Blueprint("sync", __name__, url_prefix="/sync")
+
+PREVIEW_ITEMS = 200  # writes listed in a preview; the run page pages through the rest
+RUN_ITEMS_PAGE = 50
+HISTORY = 20
+FAILED_SHOWN = 20
+ITEM_STATUSES = ("pending", "running", "succeeded", "failed")
+
+STATUS_LABELS = {
+    "planned": "Preview, not applied",
+    "queued": "Queued",
+    "running": "Running",
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "stopped": "Stopped",
+    "cancelled": "Cancelled",
+    "interrupted": "Interrupted",
+}
+KIND_LABELS = {
+    "sync": "Sync",
+    "retry": "Retry of failed items",
+    "suspend": "Suspend chosen orphans",
+    "user": "Provision one user",
+}
+ACTION_HINTS = {
+    "create": "new in Workato",
+    "update": "values changed",
+    "suspend": "active: false",
+    "reactivate": "active again",
+    "noop": "already right",
+    "orphan": "left alone",
+}
+
+
+@bp.app_context_processor
+def labels() -> dict:
+    return {
+        "run_status_labels": STATUS_LABELS,
+        "run_kind_labels": KIND_LABELS,
+        "action_hints": ACTION_HINTS,
+        "actions": ACTIONS,
+        "redacted_request": service.redacted_request,
+    }
+
+
+@bp.app_template_filter("pretty_json")
+def pretty_json(value: object) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+@bp.app_template_filter("duration")
+def duration(seconds: float | None) -> str:
+    """How long, as a person says it: "2 h 5 min", "3 min 20 s", "12 s"."""
+    if seconds is None:
+        return "—"
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+# --- reads the back end does not offer (yet) -------------------------------------------
+
+
+def _preview() -> Run | None:
+    """The preview waiting to be applied (make_plan keeps only the newest)."""
+    query = select(Run).where(Run.status == PLANNED, Run.kind == SYNC).order_by(Run.id.desc())
+    return db.session.scalar(query.limit(1))
+
+
+def _history() -> list[Run]:
+    query = select(Run).where(Run.status != PLANNED).order_by(Run.id.desc()).limit(HISTORY)
+    return list(db.session.scalars(query))
+
+
+def _items(run: Run, status: str, after: int, size: int = RUN_ITEMS_PAGE) -> list[Item]:
+    query = select(Item).where(Item.run_id == run.id, Item.id > after)
+    if status:
+        query = query.where(Item.status == status)
+    return list(db.session.scalars(query.order_by(Item.id).limit(size + 1)))
+
+
+# --- what the templates show -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A run with what its progress card shows."""
+
+    run: Run
+    progress: service.Progress
+    failed: list[dict]  # the first failed items of a finished run
+    can_resume: bool
+
+
+def _tracked(run: Run) -> Tracked:
+    progress = service.progress(run)
+    failed = []
+    if not run.is_active and progress.failed:
+        failed = service.run_json(run, failed_limit=FAILED_SHOWN)["failed"]
+    can_resume = run.status in service.RESUMABLE and progress.pending > 0
+    if can_resume and run.kind == SYNC:
+        newest = runs.latest(SYNC)
+        can_resume = newest is not None and newest.id == run.id
+    return Tracked(run, progress, failed, can_resume)
+
+
+def _state(**extra) -> dict:
+    """#sync-state: the active run, else the preview, else the Preview button and the last
+    run's outcome."""
+    active = service.current_active()
+    preview = None if active else _preview()
+    latest = None if active or preview else runs.latest()
+    context: dict = {
+        "active": _tracked(active) if active else None,
+        "preview": preview,
+        "latest": _tracked(latest) if latest else None,
+        "section": "sync",
+        **extra,
+    }
+    if preview is not None:
+        items = service.preview_items(preview, PREVIEW_ITEMS)
+        keys = [item.key for item in items]
+        context.update(
+            items=items,
+            more=max(0, preview.total - len(items)),
+            orphans=service.orphans(),
+            guard=service.guard(preview),
+            dangers=directory.dangers(keys),
+            people_ids=directory.ids(keys),
+        )
+    return context
+
+
+def _answer(message: str | None = None, category: str = "success", status: int = 200, **extra):
+    """After a change: #sync-state afresh (htmx) or back to the page (a plain form)."""
+    if is_htmx():
+        messages = [(category, message)] if message else []
+        body = render_template("sync/_state.html", oob_messages=messages, **_state(**extra))
+        return body, status
+    if message:
+        flash(message, category)
+    return redirect(url_for(".page"), 303)
+
+
+def _joined(exc: service.AlreadyRunning) -> str:
+    return f"Run {exc.run.id} is already {exc.run.status}: showing it instead."
+
+
+def _run_or_404(run_id: int) -> Run:
+    run = runs.get(run_id)
+    if run is None:
+        abort(404, "There is no such run.")
+    return run
+
+
+# --- views -----------------------------------------------------------------------------
+
+
+@bp.get("")
+def page() -> str:
+    return render_template("sync/page.html", history=_history(), **_state())
+
+
+@bp.post("/preview")
+def preview():
+    """Read both sides and store the plan; nothing is sent to Workato."""
+    try:
+        service.make_plan(current_user.actor)
+    except service.NotReady as exc:
+        return _answer(str(exc), "error", 409)
+    except service.AlreadyRunning as exc:
+        return _answer(_joined(exc), "error", 409)
+    return _answer()
+
+
+@bp.post("/runs/<int:run_id>/apply")
+def apply(run_id: int):
+    confirm = request.form.get("confirm_suspensions", "").strip()
+    try:
+        service.apply(run_id, current_user.actor, int(confirm) if confirm.isdecimal() else None)
+    except service.NeedsConfirmation as exc:
+        return _answer(str(exc), "error", 422, guard_error=str(exc))
+    except service.AlreadyRunning as exc:
+        return _answer(_joined(exc), "error", 409)
+    except (service.Refused, service.NotReady) as exc:
+        return _answer(str(exc), "error", 409)
+    return _answer()
+
+
+@bp.get("/runs/<int:run_id>/progress")
+def progress(run_id: int) -> str:
+    """One run's progress card; it polls itself every second until the run is final."""
+    run = _run_or_404(run_id)
+    if run.is_active and _silent(run):
+        service.current_active()  # a run whose process died shows as interrupted
+        db.session.refresh(run)
+    return render_template("sync/_progress.html", track=_tracked(run))
+
+
+def _silent(run: Run) -> bool:
+    """No heartbeat for a lease: worth the write that retires a dead process's run (a
+    healthy run's card is polled read-only)."""
+    lease = current_app.extensions["dashboard.settings"].DASHBOARD_SYNC_LEASE_SECONDS
+    return utcnow() - (run.heartbeat_at or run.created_at) > timedelta(seconds=lease)
+
+
+@bp.post("/runs/<int:run_id>/cancel")
+def cancel(run_id: int):
+    return _change_run(
+        run_id, service.cancel, "Cancelling: items being sent finish, the rest stay pending."
+    )
+
+
+@bp.post("/runs/<int:run_id>/resume")
+def resume(run_id: int):
+    return _change_run(run_id, service.resume, "Resumed: what already succeeded is not sent again.")
+
+
+def _change_run(run_id: int, change, done: str):
+    """Cancel or resume: under htmx the run's card afresh, else back to the page."""
+    _run_or_404(run_id)
+    try:
+        run = change(run_id, current_user.actor)
+    except service.AlreadyRunning as exc:
+        return _refused(_joined(exc), 409)
+    except (service.Refused, service.NotReady) as exc:
+        return _refused(str(exc), 409)
+    if is_htmx():
+        return render_template("sync/_progress.html", track=_tracked(run))
+    flash(done, "success")
+    return redirect(url_for(".page"), 303)
+
+
+@bp.post("/runs/<int:run_id>/retry")
+def retry(run_id: int):
+    """A new run of only this run's failed items."""
+    _run_or_404(run_id)
+    try:
+        run = service.retry_failed(run_id, current_user.actor)
+    except service.AlreadyRunning as exc:
+        return _refused(_joined(exc), 409)
+    except (service.Refused, service.NotReady) as exc:
+        return _refused(str(exc), 409)
+    flash(f"Retrying {run.total} failed items as run {run.id}.", "success")
+    return redirect(url_for(".page"), 303)
+
+
+def _refused(message: str, status: int):
+    if is_htmx():
+        return error_page("Not done", message, status)
+    flash(message, "error")
+    return redirect(url_for(".page"), 303)
+
+
+@bp.get("/runs/<int:run_id>")
+def run(run_id: int) -> str:
+    """A run and its items, filtered by status, paged by item id."""
+    found = _run_or_404(run_id)
+    status = request.args.get("status", "")
+    status = status if status in ITEM_STATUSES else ""
+    after = request.args.get("after", 0, type=int)
+    fragment = is_htmx() and not request.headers.get("HX-History-Restore-Request")
+    # The card first, the items next: a running run's items are never older than its card.
+    track = _tracked(found) if found.status != PLANNED and not fragment else None
+    items = _items(found, status, after)
+    more = len(items) > RUN_ITEMS_PAGE
+    items = items[:RUN_ITEMS_PAGE]
+    context = {
+        "run": found,
+        "items": items,
+        "status": status,
+        "after": after,
+        "next_after": items[-1].id if more else None,
+        "statuses": ITEM_STATUSES,
+        "people_ids": directory.ids([item.key for item in items]),
+        "preview_mode": found.status == PLANNED,
+        "section": "sync",
+    }
+    if fragment:
+        return render_template("sync/_items.html", **context)
+    return render_template("sync/run.html", track=track, **context)
