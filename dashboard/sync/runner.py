@@ -226,8 +226,11 @@ def _mark_running(batch: list[Pending]) -> None:
 def _record(run: Run, item: Pending, outcome: Outcome) -> None:
     ok = outcome.status == SUCCEEDED
     attempts = item.attempts + outcome.attempts
+    # A write refused for the whole run (401, SCIM disabled) was not applied: it stays
+    # pending, so resuming once the token is fixed sends it.
+    status = ITEM_SUCCEEDED if ok else ITEM_PENDING if outcome.stop else ITEM_FAILED
     values = {
-        "status": ITEM_SUCCEEDED if ok else ITEM_FAILED,
+        "status": status,
         "attempts": attempts,
         "http_status": outcome.http_status,
         "error": outcome.error,
@@ -240,7 +243,8 @@ def _record(run: Run, item: Pending, outcome: Outcome) -> None:
     if outcome.user is not None:
         values["scim_id"] = outcome.user.id
     db.session.execute(update(items).where(items.c.id == item.id).values(**values))
-    records.record_outcome(item.key, item.action, ok, outcome.user, outcome.error)
+    if status != ITEM_PENDING:
+        records.record_outcome(item.key, item.action, ok, outcome.user, outcome.error)
     audit.record(
         f"sync.{item.action}",
         actor=ACTOR,
