@@ -207,13 +207,17 @@ def setup_security_headers(app: Flask) -> None:
 def setup_blueprints(app: Flask, settings: Settings) -> None:
     from dashboard.auth.routes import bp as auth_bp
     from dashboard.connections.routes import bp as connections_bp
+    from dashboard.directory.routes import bp as directory_bp
     from dashboard.pages.routes import bp as pages_bp
     from dashboard.setup.routes import bp as setup_bp
+    from dashboard.sync.routes import bp as sync_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(connections_bp)
     app.register_blueprint(setup_bp)
+    app.register_blueprint(directory_bp)
+    app.register_blueprint(sync_bp)
     if settings.DASHBOARD_DEMO:  # the sandbox never exists outside demo mode
         from dashboard.sandbox.console import bp as console_bp
         from dashboard.sandbox.routes import bp as sandbox_bp

@@ -9,8 +9,14 @@ from flask import render_template, request
 
 
 def is_htmx() -> bool:
-    """A request htmx made for a fragment (a boosted one wants a whole page)."""
-    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-Boosted")
+    """A request htmx made for a fragment. A boosted one wants a whole page, and so does
+    htmx restoring a page from history after a cache miss."""
+    headers = request.headers
+    return bool(
+        headers.get("HX-Request")
+        and not headers.get("HX-Boosted")
+        and not headers.get("HX-History-Restore-Request")
+    )
 
 
 def render(template: str, partial: str | None = None, **context: object) -> str:

@@ -157,3 +157,38 @@ def test_demo_admin_connects_the_sandbox_and_fixes_the_seeded_problems(demo_serv
     for item in ("app_parameters", "role_values", "scim_template", "scim_role_schema"):
         expect(page.locator(f"#item-{item} .state")).to_have_text("Verified")
     page.screenshot(path=str(tmp_path / "setup-green.png"), full_page=True)
+
+
+def test_demo_admin_previews_applies_and_watches_the_sync_reach_100_percent(
+    demo_server, page, tmp_path
+):
+    """Issue 4's story: one click brings every seeded user to the right state in Workato."""
+    page.goto(demo_server + "/connections")
+    page.get_by_role("button", name=re.compile("Ada Admin")).click()
+    page.get_by_role("button", name="Use the demo sandbox").click()
+    expect(page.get_by_text("now point at the demo sandbox")).to_be_visible()
+
+    page.get_by_role("link", name="Sync", exact=True).click()
+    expect(page.get_by_text("No sync runs yet")).to_be_visible()
+    page.get_by_role("button", name="Preview", exact=True).click()
+    expect(page.get_by_role("heading", name="Preview: what a sync would do")).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile(r"^Orphans: "))).to_be_visible()
+    page.screenshot(path=str(tmp_path / "sync-preview.png"), full_page=True)
+
+    page.get_by_role("button", name=re.compile(r"^Apply \d+ changes?$")).click()
+    card = page.locator(".run-progress")
+    expect(card.locator(".percent")).to_have_text("100%", timeout=60_000)
+    expect(card.locator(".run-state")).to_have_text("Succeeded")
+    expect(card.get_by_role("progressbar")).to_be_visible()
+    page.screenshot(path=str(tmp_path / "sync-done.png"), full_page=True)
+
+    page.get_by_role("link", name="Users", exact=True).click()
+    expect(page.get_by_role("heading", name="People per state")).to_be_visible()
+    not_provisioned = page.locator(".counts li", has_text="Not provisioned")
+    expect(not_provisioned.locator(".count")).to_have_text("0")
+    page.get_by_label("State", exact=True).select_option("not_provisioned")
+    expect(page).to_have_url(re.compile(r"state=not_provisioned"))
+    expect(page.get_by_text("No user matches")).to_be_visible()
+    page.get_by_label("State", exact=True).select_option("orphaned")
+    expect(page.locator(".people-table .attention").first).to_contain_text("Attention:")
+    page.screenshot(path=str(tmp_path / "users.png"), full_page=True)

@@ -33,8 +33,8 @@ class Person(db.Model):
     workato_active: Mapped[bool | None] = mapped_column(Boolean)
     role: Mapped[str | None] = mapped_column(String(128))  # workato_role, for the filter
     roles: Mapped[dict] = mapped_column(JSON, default=dict)
-    # From the last plan: in_sync, drift, not_provisioned, suspended, failed or orphaned.
-    # `pending` is not stored: it is read from the running plan's items.
+    # From the last plan: in_sync, drift, not_provisioned, suspended, failed or orphaned;
+    # `pending` while an applied run has yet to send this person's write.
     state: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")

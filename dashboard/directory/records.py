@@ -101,6 +101,7 @@ def record_outcome(key: str, action: str, ok: bool, user: ScimUser | None, error
         active = user.active if user is not None else action != "suspend"
         values = {
             "state": IN_SYNC if active else SUSPENDED,
+            "reason": "In sync." if active else "Suspended in Workato.",
             "action": "noop",
             "changes": {},
             "danger": None,

@@ -31,16 +31,6 @@ def overview() -> str:
     )
 
 
-@bp.get("/users")
-def users() -> str:
-    return render("pages/users.html")
-
-
-@bp.get("/sync")
-def sync() -> str:
-    return render("pages/sync.html")
-
-
 @bp.get("/audit")
 def audit() -> str:
     before = request.args.get("before", type=int)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -22,16 +20,13 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
 
 from dashboard import error_page
 from dashboard.directory import service as directory
-from dashboard.extensions import db
 from dashboard.htmx import is_htmx
 from dashboard.sync import runs, service
-from dashboard.sync.models import PLANNED, SYNC, Item, Run
+from dashboard.sync.models import PLANNED, Run
 from dashboard.sync.planner import ACTIONS
-from dashboard.timeutil import utcnow
 
 bp = Blueprint("sync", __name__, url_prefix="/sync")
 
@@ -98,27 +93,6 @@ def duration(seconds: float | None) -> str:
     return f"{secs} s"
 
 
-# --- reads the back end does not offer (yet) -------------------------------------------
-
-
-def _preview() -> Run | None:
-    """The preview waiting to be applied (make_plan keeps only the newest)."""
-    query = select(Run).where(Run.status == PLANNED, Run.kind == SYNC).order_by(Run.id.desc())
-    return db.session.scalar(query.limit(1))
-
-
-def _history() -> list[Run]:
-    query = select(Run).where(Run.status != PLANNED).order_by(Run.id.desc()).limit(HISTORY)
-    return list(db.session.scalars(query))
-
-
-def _items(run: Run, status: str, after: int, size: int = RUN_ITEMS_PAGE) -> list[Item]:
-    query = select(Item).where(Item.run_id == run.id, Item.id > after)
-    if status:
-        query = query.where(Item.status == status)
-    return list(db.session.scalars(query.order_by(Item.id).limit(size + 1)))
-
-
 # --- what the templates show -----------------------------------------------------------
 
 
@@ -137,18 +111,14 @@ def _tracked(run: Run) -> Tracked:
     failed = []
     if not run.is_active and progress.failed:
         failed = service.run_json(run, failed_limit=FAILED_SHOWN)["failed"]
-    can_resume = run.status in service.RESUMABLE and progress.pending > 0
-    if can_resume and run.kind == SYNC:
-        newest = runs.latest(SYNC)
-        can_resume = newest is not None and newest.id == run.id
-    return Tracked(run, progress, failed, can_resume)
+    return Tracked(run, progress, failed, service.can_resume(run, progress.pending))
 
 
 def _state(**extra) -> dict:
     """#sync-state: the active run, else the preview, else the Preview button and the last
     run's outcome."""
     active = service.current_active()
-    preview = None if active else _preview()
+    preview = None if active else runs.preview()
     latest = None if active or preview else runs.latest()
     context: dict = {
         "active": _tracked(active) if active else None,
@@ -198,7 +168,7 @@ def _run_or_404(run_id: int) -> Run:
 
 @bp.get("")
 def page() -> str:
-    return render_template("sync/page.html", history=_history(), **_state())
+    return render_template("sync/page.html", history=runs.history(HISTORY), **_state())
 
 
 @bp.post("/preview")
@@ -230,18 +200,8 @@ def apply(run_id: int):
 @bp.get("/runs/<int:run_id>/progress")
 def progress(run_id: int) -> str:
     """One run's progress card; it polls itself every second until the run is final."""
-    run = _run_or_404(run_id)
-    if run.is_active and _silent(run):
-        service.current_active()  # a run whose process died shows as interrupted
-        db.session.refresh(run)
+    run = service.refresh_if_silent(_run_or_404(run_id))  # a dead process's run: interrupted
     return render_template("sync/_progress.html", track=_tracked(run))
-
-
-def _silent(run: Run) -> bool:
-    """No heartbeat for a lease: worth the write that retires a dead process's run (a
-    healthy run's card is polled read-only)."""
-    lease = current_app.extensions["dashboard.settings"].DASHBOARD_SYNC_LEASE_SECONDS
-    return utcnow() - (run.heartbeat_at or run.created_at) > timedelta(seconds=lease)
 
 
 @bp.post("/runs/<int:run_id>/cancel")
@@ -299,10 +259,10 @@ def run(run_id: int) -> str:
     status = request.args.get("status", "")
     status = status if status in ITEM_STATUSES else ""
     after = request.args.get("after", 0, type=int)
-    fragment = is_htmx() and not request.headers.get("HX-History-Restore-Request")
+    fragment = is_htmx()
     # The card first, the items next: a running run's items are never older than its card.
     track = _tracked(found) if found.status != PLANNED and not fragment else None
-    items = _items(found, status, after)
+    items = runs.items_page(found.id, status, after, RUN_ITEMS_PAGE + 1)
     more = len(items) > RUN_ITEMS_PAGE
     items = items[:RUN_ITEMS_PAGE]
     context = {

@@ -22,6 +22,7 @@ from dashboard.sync.models import (
     PLANNED,
     QUEUED,
     RUNNING,
+    SYNC,
     Item,
     Run,
 )
@@ -52,6 +53,25 @@ def latest(kind: str | None = None) -> Run | None:
 
 def get(run_id: int) -> Run | None:
     return db.session.get(Run, run_id)
+
+
+def preview() -> Run | None:
+    """The sync preview waiting to be applied (a new plan replaces it)."""
+    query = select(Run).where(Run.status == PLANNED, Run.kind == SYNC).order_by(Run.id.desc())
+    return db.session.scalar(query.limit(1))
+
+
+def history(limit: int) -> list[Run]:
+    query = select(Run).where(Run.status != PLANNED).order_by(Run.id.desc()).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def items_page(run_id: int, status: str, after: int, limit: int) -> list[Item]:
+    """A run's items after item id `after`, of `status` when given (keyset paging)."""
+    query = select(Item).where(Item.run_id == run_id, Item.id > after)
+    if status:
+        query = query.where(Item.status == status)
+    return list(db.session.scalars(query.order_by(Item.id).limit(limit)))
 
 
 def activate(run: Run, actor: str, *, from_status: str = PLANNED) -> Run:

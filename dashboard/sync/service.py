@@ -323,7 +323,7 @@ def resume(run_id: int, actor: str, *, start: bool = True) -> Run:
         raise Refused("Only an interrupted, cancelled or stopped run can be resumed.")
     if not _keys(run):
         raise Refused("That run has nothing left to send.")
-    if runs.latest(run.kind) is not run and run.kind == SYNC:
+    if not _newest(run):
         raise Refused("A newer run exists: preview and apply again instead.")
     require_scim_enabled()
     run = runs.activate(run, actor, from_status=run.status)
@@ -334,6 +334,29 @@ def resume(run_id: int, actor: str, *, start: bool = True) -> Run:
     db.session.commit()
     if start:
         launch(run.id)
+    return run
+
+
+def can_resume(run: Run, pending: int) -> bool:
+    """Whether `resume` would take this run (for showing its button)."""
+    return run.status in RESUMABLE and pending > 0 and _newest(run)
+
+
+def _newest(run: Run) -> bool:
+    """A sync run resumes only while no newer sync superseded its plan."""
+    if run.kind != SYNC:
+        return True
+    newest = runs.latest(SYNC)
+    return newest is not None and newest.id == run.id
+
+
+def refresh_if_silent(run: Run) -> Run:
+    """A run that has not reported for a lease is retired as interrupted (a write, so done
+    only then: a healthy run's progress is read without one)."""
+    lease = timedelta(seconds=_settings().DASHBOARD_SYNC_LEASE_SECONDS)
+    if run.is_active and utcnow() - (run.heartbeat_at or run.created_at) > lease:
+        current_active()
+        db.session.refresh(run)
     return run
 
 
@@ -396,25 +419,11 @@ def suspend_chosen(names: list[str], actor: str, *, start: bool = True) -> Run:
         )
     require_scim_enabled()
     _, scim, _ = _clients()
-    with scim:
-        patch = scim.capabilities().patch
-        decisions = []
-        for person in chosen:
-            current = scim.find_user(person.user_name)
-            if current is None or not current.active:
-                continue
-            decisions.append(
-                planner.Decision(
-                    key=person.key,
-                    user_name=current.user_name,
-                    action=SUSPEND,
-                    state=planner.DRIFT,
-                    reason="Chosen by an admin.",
-                    scim_id=current.id,
-                    changes={"active": [True, False]},
-                    request=planner.suspend_request(current, patch),
-                )
-            )
+    try:
+        with scim:
+            decisions = _suspensions(scim, chosen)
+    except errors.ConnectionProblem as problem:
+        raise NotReady(str(problem)) from None
     if not decisions:
         raise AlreadyDone("Already suspended in Workato: nothing to send.")
     run = Run(kind=SUSPEND_CHOSEN, status=PLANNED, created_by=actor, total=len(decisions))
@@ -424,6 +433,29 @@ def suspend_chosen(names: list[str], actor: str, *, start: bool = True) -> Run:
     _add_items(run, decisions)
     db.session.commit()
     return _start_now(run, actor, start)
+
+
+def _suspensions(scim, chosen: list[Person]) -> list[planner.Decision]:
+    """Suspend decisions for those still active in Workato, read afresh."""
+    patch = scim.capabilities().patch
+    decisions = []
+    for person in chosen:
+        current = scim.find_user(person.user_name)
+        if current is None or not current.active:
+            continue
+        decisions.append(
+            planner.Decision(
+                key=person.key,
+                user_name=current.user_name,
+                action=SUSPEND,
+                state=planner.DRIFT,
+                reason="Chosen by an admin.",
+                scim_id=current.id,
+                changes={"active": [True, False]},
+                request=planner.suspend_request(current, patch),
+            )
+        )
+    return decisions
 
 
 def _start_now(run: Run, actor: str, start: bool) -> Run:

@@ -1,0 +1,135 @@
+"""Read queries for the Users pages: the last-seen state the sync recorded in `people`.
+
+Nothing here calls OneLogin or Workato. Lists are paged by key (`key > after`), never by
+OFFSET, and the only count is the one per state, so 100,000 people stay fast: a state or
+role filter walks ix_people_state_key / ix_people_role_key in key order and stops after one
+page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+
+from dashboard.directory.models import Person
+from dashboard.extensions import db
+from dashboard.sync.models import PLANNED, Item, Run
+from dashboard.sync.planner import STATES
+
+PAGE_SIZE = 50
+NO_ROLE = "-"  # the role filter's value for people without a workato_role
+MAX_ROLES = 200  # role names offered in the filter
+ITEMS_PER_PERSON = 20
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the Users page is asked to show; every part optional."""
+
+    q: str = ""
+    state: str = ""
+    role: str = ""
+    after: str = ""
+
+    @classmethod
+    def read(cls, args) -> Filters:
+        """From the query string; an unknown state is ignored rather than refused."""
+        state = args.get("state", "").strip()
+        return cls(
+            q=args.get("q", "").strip()[:200],
+            state=state if state in STATES else "",
+            role=args.get("role", "").strip()[:128],
+            after=args.get("after", "")[:320],
+        )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.q or self.state or self.role)
+
+    def args(self, **changed: str) -> dict[str, str]:
+        """The query string for a link, empty parts left out."""
+        values = {"q": self.q, "state": self.state, "role": self.role, "after": self.after}
+        values.update(changed)
+        return {k: v for k, v in values.items() if v}
+
+
+@dataclass(frozen=True)
+class Page:
+    people: list[Person]
+    next_after: str | None  # the key to continue after, None on the last page
+
+
+def state_counts() -> dict[str, int]:
+    """People per provisioning state, every state present (zeros included)."""
+    rows = db.session.execute(select(Person.state, func.count()).group_by(Person.state))
+    found = {state: n for state, n in rows}
+    counts = {state: found.pop(state, 0) for state in STATES}
+    counts.update(found)  # a state this page does not know yet still shows
+    return counts
+
+
+def roles() -> list[str]:
+    """The workato_role values people have, for the filter."""
+    query = (
+        select(Person.role).where(Person.role.is_not(None)).distinct().order_by(Person.role)
+    ).limit(MAX_ROLES)
+    return list(db.session.scalars(query))
+
+
+def page(filters: Filters, size: int = PAGE_SIZE) -> Page:
+    query = select(Person)
+    if filters.state:
+        query = query.where(Person.state == filters.state)
+    if filters.role == NO_ROLE:
+        query = query.where(Person.role.is_(None))
+    elif filters.role:
+        query = query.where(Person.role == filters.role)
+    if filters.q:
+        query = query.where(
+            or_(
+                Person.user_name.icontains(filters.q, autoescape=True),
+                Person.email.icontains(filters.q, autoescape=True),
+                Person.display_name.icontains(filters.q, autoescape=True),
+            )
+        )
+    if filters.after:
+        query = query.where(Person.key > filters.after)
+    found = list(db.session.scalars(query.order_by(Person.key).limit(size + 1)))
+    more = len(found) > size
+    return Page(found[:size], found[size - 1].key if more else None)
+
+
+def get(person_id: int) -> Person | None:
+    return db.session.get(Person, person_id)
+
+
+def items_for(person: Person, limit: int = ITEMS_PER_PERSON) -> list[Item]:
+    """The sync items sent (or being sent) for this person, newest first; a preview's
+    items are not, as nothing was sent."""
+    query = (
+        select(Item)
+        .join(Run, Run.id == Item.run_id)
+        .where(Item.key == person.key, Run.status != PLANNED)
+        .order_by(Item.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
+
+
+def dangers(keys: list[str]) -> dict[str, str]:
+    """key -> the loud warning the last plan recorded, for the people that have one."""
+    if not keys:
+        return {}
+    query = select(Person.key, Person.danger).where(
+        Person.key.in_(keys), Person.danger.is_not(None)
+    )
+    return {key: value for key, value in db.session.execute(query)}
+
+
+def ids(keys: list[str]) -> dict[str, int]:
+    """key -> person id, to link a sync item to its user page."""
+    if not keys:
+        return {}
+    query = select(Person.key, Person.id).where(Person.key.in_(keys))
+    return {key: value for key, value in db.session.execute(query)}
