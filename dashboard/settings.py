@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     DASHBOARD_SYNC_BACKOFF_SECONDS: float = Field(default=0.5, gt=0, le=30)
     DASHBOARD_SYNC_FAILURE_THRESHOLD: float = Field(default=0.25, gt=0, le=1)
     DASHBOARD_SYNC_SUSPEND_GUARD_COUNT: int = Field(default=10, ge=0)
-    DASHBOARD_SYNC_SUSPEND_GUARD_SHARE: float = Field(default=0.05, ge=0, le=1)
+    DASHBOARD_SYNC_SUSPEND_GUARD_SHARE: float = Field(default=0.1, ge=0, le=1)
     DASHBOARD_SYNC_LEASE_SECONDS: int = Field(default=60, ge=5)
     DASHBOARD_SYNC_PAGE_SIZE: int = Field(default=100, ge=1, le=1000)
 

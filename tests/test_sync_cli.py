@@ -243,8 +243,8 @@ def test_run_with_a_refused_item_exits_1_naming_the_user_and_the_scim_error(make
 
 def guarded(make_app) -> tuple:
     """One suspension allowed without confirmation. The guard holds a plan back when it
-    passes both the count and the share; a share of 0 leaves the count to decide."""
-    app = make_app(DASHBOARD_SYNC_SUSPEND_GUARD_COUNT=1, DASHBOARD_SYNC_SUSPEND_GUARD_SHARE=0.0)
+    passes the count or the share; a share of 1 leaves the count to decide."""
+    app = make_app(DASHBOARD_SYNC_SUSPEND_GUARD_COUNT=1, DASHBOARD_SYNC_SUSPEND_GUARD_SHARE=1.0)
     world = World.small(app)
     return app, world
 
@@ -288,6 +288,17 @@ def test_guard_passes_with_the_planned_number_and_they_are_suspended(make_app):
         assert document["status"] == "succeeded"
         assert document["counts"]["suspend"] == 2
         assert [world.workato_user(e)["active"] for e in emails] == [False, False]
+
+
+def test_guard_counts_the_share_of_active_workato_users(make_app):
+    app = make_app(DASHBOARD_SYNC_SUSPEND_GUARD_COUNT=100, DASHBOARD_SYNC_SUSPEND_GUARD_SHARE=0.5)
+    with World.small(app) as world:
+        emails = suspended_pair(world)  # 2 of the 3 active Workato users
+        world.add_workato_user("workspace.owner@example.com", workato_role="Admin")
+        result = sync(app, "run", "--yes")
+        assert result.exit_code == 3
+        assert "more than 50% of the 3 active Workato users" in result.output
+        assert all(world.workato_user(e)["active"] is True for e in emails)
 
 
 def test_guard_lets_suspensions_up_to_the_limit_through_without_confirmation(make_app):

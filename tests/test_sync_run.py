@@ -32,6 +32,7 @@ FAST = {
     "DASHBOARD_SYNC_EXECUTOR": "worker",  # the test works the run itself
     "DASHBOARD_SYNC_BACKOFF_SECONDS": 0.01,
     "DASHBOARD_SYNC_RATE": 0,
+    "DASHBOARD_SYNC_SUSPEND_GUARD_SHARE": 1.0,  # these tiny workspaces suspend large shares
 }
 
 
@@ -272,7 +273,7 @@ def test_a_failing_share_above_the_threshold_stops_the_run(make_app, scim):
         assert "answered 400" in document["failed"][0]["error"] or document["failed"][0]["error"]
 
 
-def test_cancel_leaves_the_rest_pending_and_resume_finishes_it(make_app, scim):
+def test_cancelling_a_queued_run_sends_nothing_and_resume_finishes_it(make_app, scim):
     app = make_app(**FAST, DASHBOARD_SYNC_CONCURRENCY=1)
     with world_on(app, scim) as world:
         for n in range(5):
@@ -280,11 +281,13 @@ def test_cancel_leaves_the_rest_pending_and_resume_finishes_it(make_app, scim):
         with app.app_context():
             run_id = service.make_plan(ACTOR)[0].id
             service.apply(run_id, ACTOR, start=False)
+            assert people(app)["user.numbere@example.com"].state == "pending"
             service.cancel(run_id, ACTOR)
-            runner.process(run_id)
+            assert runner.process(run_id) is None  # nothing left to claim
             cancelled = service.run_json(runs.get(run_id))
-        assert cancelled["status"] == "cancelled"
-        assert cancelled["succeeded"] == 1 and cancelled["pending"] == 4
+            assert service.current_active() is None  # the slot is free at once
+        assert cancelled["status"] == "cancelled" and cancelled["pending"] == 5
+        assert world.workato_users() == {}
         assert people(app)["user.numbere@example.com"].state == "not_provisioned"
 
         with app.app_context():
@@ -293,6 +296,36 @@ def test_cancel_leaves_the_rest_pending_and_resume_finishes_it(make_app, scim):
             resumed = service.run_json(runs.get(run_id))
         assert resumed["status"] == "succeeded" and resumed["succeeded"] == 5
         assert len(world.workato_users()) == 5
+
+
+def test_cancelling_a_running_run_lets_the_write_in_flight_finish(make_app, scim):
+    app = make_app(**FAST, DASHBOARD_SYNC_CONCURRENCY=1)
+    with FaultProxy(scim.root_url) as proxy, world_on(app, scim, proxy) as world:
+        for n in range(5):
+            world.person("User", f"Number{'abcde'[n]}", workato_role="Analyst")
+        with app.app_context():
+            run_id = service.make_plan(ACTOR)[0].id
+            service.apply(run_id, ACTOR, start=False)
+        held = proxy.hold_after(1)  # the second create waits in the proxy
+
+        def work() -> None:
+            with app.app_context():
+                runner.process(run_id)
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        assert held.arrived.wait(30)
+        with app.app_context():
+            service.cancel(run_id, ACTOR)
+        held.release.set()
+        worker.join(30)
+
+        with app.app_context():
+            cancelled = service.run_json(runs.get(run_id))
+        assert cancelled["status"] == "cancelled"
+        assert cancelled["succeeded"] == 2 and cancelled["pending"] == 3
+        assert len(world.workato_users()) == 2
+        assert people(app)["user.numbere@example.com"].state == "not_provisioned"
 
 
 def test_two_simultaneous_starts_give_one_run(app, scim):
@@ -311,7 +344,8 @@ def test_two_simultaneous_starts_give_one_run(app, scim):
             with app.app_context():
                 barrier.wait()
                 try:
-                    runs.activate(runs.get(run_id), ACTOR)
+                    runs.activate(run_id, ACTOR)
+                    db.session.commit()
                     outcomes.append("started")
                 except runs.AlreadyRunning as exc:
                     outcomes.append(f"joined {exc.run.id}")
@@ -424,3 +458,40 @@ def test_a_preview_applied_minutes_later_is_not_taken_for_a_dead_run(make_app, s
                 active = service.current_active()
             assert active is not None and active.id == run_id
             assert runs.get(run_id).status == "queued"
+
+
+def test_a_known_orphan_shows_its_onelogin_account_and_can_later_be_granted(app, scim):
+    with world_on(app, scim) as world:
+        noah = world.person("Noah", "Williams", app=False, status=2, workato_role="Operator")
+        world.add_workato_user("noah.williams@example.com", workato_role="Operator")
+        sync(app)
+        orphan = people(app)["noah.williams@example.com"]
+        assert (orphan.onelogin_id, orphan.onelogin_status) == (noah.id, 2)
+        assert "(suspended in OneLogin)" in orphan.danger
+
+        world.tenant.users[noah.id].status = 1
+        world.grant(noah.id)
+        counts, run = sync(app)
+        assert counts["orphan"] == 0 and run is None  # matched: in sync, nothing to send
+        assert people(app)["noah.williams@example.com"].state == "in_sync"
+
+
+def test_a_user_renamed_in_onelogin_keeps_their_workato_account(app, scim):
+    with world_on(app, scim) as world:
+        ada = world.person("Ada", "Lovelace", workato_role="Admin")
+        alan = world.person("Alan", "Turing", workato_role="Operator")
+        sync(app)
+        old_ids = {k: u["id"] for k, u in world.workato_users().items()}
+
+        world.tenant.users[ada.id].email = "ada.byron@example.com"
+        world.tenant.users[alan.id].email = "alan.m.turing@example.com"
+        world.revoke(alan.id)  # renamed and removed from the app: still suspended
+        counts, run = sync(app)
+
+        assert counts["update"] == 1 and counts["suspend"] == 1 and counts["create"] == 0
+        assert counts["orphan"] == 0 and run["status"] == "succeeded"
+        workato = world.workato_users()
+        assert set(workato) == {"ada.byron@example.com", "alan.turing@example.com"}
+        assert workato["ada.byron@example.com"]["id"] == old_ids["ada.lovelace@example.com"]
+        assert workato["ada.byron@example.com"]["active"] is True
+        assert workato["alan.turing@example.com"]["active"] is False

@@ -61,21 +61,23 @@ def record_plan(plan: Plan, seen_at: datetime) -> None:
     wanted = {d.key: d for d in plan.decisions}
 
     gone = [row.id for key, row in existing.items() if key not in wanted]
-    # A person whose userName changed keeps their OneLogin id: free it before re-inserting.
+    for chunk in _chunks(gone, 500):
+        db.session.execute(delete(people).where(people.c.id.in_(chunk)))
+    # A OneLogin id now belongs to another key (a changed userName, an orphan matched anew):
+    # free it first, as the unique constraint is checked row by row.
+    owner_of = {d.onelogin_id: key for key, d in wanted.items() if d.onelogin_id is not None}
     moved = [
         row.id
         for key, row in existing.items()
-        if key in wanted and row.onelogin_id and row.onelogin_id != wanted[key].onelogin_id
+        if key in wanted and row.onelogin_id and owner_of.get(row.onelogin_id) != key
     ]
-    for chunk in _chunks(gone + moved, 500):
-        db.session.execute(delete(people).where(people.c.id.in_(chunk)))
-    removed = set(moved)
-
+    for chunk in _chunks(moved, 500):
+        db.session.execute(update(people).where(people.c.id.in_(chunk)).values(onelogin_id=None))
     inserts, updates = [], []
     for key, decision in wanted.items():
         values = _values(decision, had_by_id.get(decision.onelogin_id, False))
         row = existing.get(key)
-        if row is None or row.id in removed:
+        if row is None:
             inserts.append({"key": key, "seen_at": seen_at, "last_error": decision.error, **values})
         elif any(_differs(getattr(row, n), values[n]) for n in PLANNED) or (
             decision.error and decision.error != row.last_error
@@ -89,9 +91,14 @@ def record_plan(plan: Plan, seen_at: datetime) -> None:
         db.session.execute(statement, updates)
 
 
-def record_pending(keys: list[str]) -> None:
-    for chunk in _chunks(keys, 500):
-        db.session.execute(update(people).where(people.c.key.in_(chunk)).values(state="pending"))
+def mark_pending(run_id: int) -> None:
+    """Everyone with a write waiting in the run is `pending` (one statement)."""
+    from dashboard.sync.models import ITEM_PENDING, ITEM_RUNNING, Item
+
+    waiting = select(Item.key).where(
+        Item.run_id == run_id, Item.status.in_((ITEM_PENDING, ITEM_RUNNING))
+    )
+    db.session.execute(update(people).where(people.c.key.in_(waiting)).values(state="pending"))
 
 
 def record_outcome(key: str, action: str, ok: bool, user: ScimUser | None, error: str | None):
@@ -115,13 +122,21 @@ def record_outcome(key: str, action: str, ok: bool, user: ScimUser | None, error
     db.session.execute(update(people).where(people.c.key == key).values(**values))
 
 
-def record_not_done(keys_and_actions: list[tuple[str, str]]) -> None:
-    """People whose write was left pending (cancel, stop, crash) get their state back."""
-    for key, action in keys_and_actions:
+def release_pending(run_ids: list[int]) -> None:
+    """People whose write in these runs was not done (cancel, stop, crash) get their state
+    back: one statement per action, however many people. The caller commits."""
+    from dashboard.sync.models import ITEM_PENDING, ITEM_RUNNING, Item
+
+    for action, state in STATE_BEFORE.items():
+        waiting = select(Item.key).where(
+            Item.run_id.in_(run_ids),
+            Item.action == action,
+            Item.status.in_((ITEM_PENDING, ITEM_RUNNING)),
+        )
         db.session.execute(
             update(people)
-            .where(people.c.key == key, people.c.state == "pending")
-            .values(state=STATE_BEFORE.get(action, DRIFT))
+            .where(people.c.state == "pending", people.c.key.in_(waiting))
+            .values(state=state)
         )
 
 

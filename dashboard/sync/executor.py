@@ -36,6 +36,7 @@ class Work:
     request: dict[str, Any]
     desired: dict[str, Any] | None
     recheck: bool = False  # an earlier try may have been applied: look first
+    scim_id: str | None = None  # Workato's id when the plan found the user
 
 
 @dataclass
@@ -121,7 +122,10 @@ class Executor:
 
     def _decide_again(self, work: Work) -> tuple[dict[str, Any] | None, ScimUser | None]:
         """The request still needed, given what Workato holds now (None: nothing)."""
-        current = self.client.find_user(work.user_name)
+        # By id when known (one GET, even where Workato cannot filter); a create by name.
+        current = self.client.get_user(work.scim_id) if work.scim_id else None
+        if current is None:
+            current = self.client.find_user(work.user_name)
         patch = self.client.capabilities().patch
         if work.action == SUSPEND:
             if current is None or not current.active:

@@ -13,7 +13,16 @@ from dashboard.directory import records
 from dashboard.extensions import db
 from dashboard.sync import compare, planner, service
 from dashboard.sync.executor import SUCCEEDED, Executor, Work
-from dashboard.sync.models import FAILED, ITEM_FAILED, ITEM_SUCCEEDED, ONE_USER, Item, Run
+from dashboard.sync.models import (
+    FAILED,
+    ITEM_FAILED,
+    ITEM_RUNNING,
+    ITEM_SUCCEEDED,
+    ONE_USER,
+    RUNNING,
+    Item,
+    Run,
+)
 from dashboard.sync.models import SUCCEEDED as RUN_SUCCEEDED
 from dashboard.sync.pace import Pace
 from dashboard.sync.render import TemplateError, render
@@ -63,6 +72,12 @@ def provision(email: str, actor: str) -> OneUser:
     service.Refused while SCIM is disabled on Connections."""
     result = OneUser(email.strip())
     service.require_scim_enabled()
+    active = service.current_active()
+    if active is not None:
+        # One writer at a time: the run may be about to write this very user.
+        raise service.Refused(
+            f"Run {active.id} is {active.status}: provision one user when it has finished."
+        )
     onelogin, scim, app_id = service._clients()
     template = service._template()
     steps = iter(TITLES)
@@ -147,6 +162,15 @@ def _provision(result, step, onelogin, scim, app_id, template, actor) -> None:
         return
     decision = result.decision = plan.decisions[0]
     records.record_one(decision, utcnow())
+    if decision.action == planner.ORPHAN:
+        step(
+            None,
+            "Nothing sent: OneLogin does not grant this user the app, so the sync "
+            "leaves the Workato account alone. Suspend it on the user's page if it should "
+            "not have access.",
+        )
+        step(None, "Not compared: OneLogin says nothing about this user's Workato access.")
+        return
     if decision.action not in planner.WRITES:
         step(True, f"Nothing to send: {decision.reason}")
         after = workato
@@ -183,45 +207,57 @@ def _act(result, step, scim, decision, actor) -> ScimUser | None:
         attempts=settings.DASHBOARD_SYNC_ATTEMPTS,
         backoff_base=settings.DASHBOARD_SYNC_BACKOFF_SECONDS,
     )
-    outcome = executor.perform(
-        Work(decision.user_name, decision.action, decision.request or {}, decision.desired)
-    )
-    ok = outcome.status == SUCCEEDED
+    # Recorded before it is sent: a crash meanwhile leaves an item whose outcome is known
+    # to be unknown (its run shows as interrupted, and resuming re-checks it).
     now = utcnow()
     run = Run(
         kind=ONE_USER,
-        status=RUN_SUCCEEDED if ok else FAILED,
+        status=RUNNING,
         created_by=actor,
         started_by=actor,
         started_at=now,
-        finished_at=now,
+        heartbeat_at=now,
         total=1,
         counts={a: int(a == decision.action) for a in planner.ACTIONS},
-        message=None if ok else outcome.error,
     )
     db.session.add(run)
     db.session.flush()
-    db.session.add(
-        Item(
-            run_id=run.id,
-            key=decision.key,
-            user_name=decision.user_name,
-            onelogin_id=decision.onelogin_id,
-            scim_id=outcome.user.id if outcome.user else decision.scim_id,
-            action=decision.action,
-            status=ITEM_SUCCEEDED if ok else ITEM_FAILED,
-            attempts=outcome.attempts,
-            http_status=outcome.http_status,
-            error=outcome.error,
-            duration_ms=outcome.duration_ms,
-            changes=decision.changes,
-            desired=decision.desired,
-            request=outcome.request,
-            response=outcome.response,
-            note=outcome.note,
-            finished_at=now,
+    item = Item(
+        run_id=run.id,
+        key=decision.key,
+        user_name=decision.user_name,
+        onelogin_id=decision.onelogin_id,
+        scim_id=decision.scim_id,
+        action=decision.action,
+        status=ITEM_RUNNING,
+        changes=decision.changes,
+        desired=decision.desired,
+        request=decision.request,
+    )
+    db.session.add(item)
+    db.session.commit()
+
+    outcome = executor.perform(
+        Work(
+            decision.user_name,
+            decision.action,
+            decision.request or {},
+            decision.desired,
+            scim_id=decision.scim_id,
         )
     )
+    ok = outcome.status == SUCCEEDED
+    run.status, run.finished_at = (RUN_SUCCEEDED if ok else FAILED), utcnow()
+    run.message = None if ok else outcome.error
+    item.status = ITEM_SUCCEEDED if ok else ITEM_FAILED
+    item.scim_id = outcome.user.id if outcome.user else decision.scim_id
+    item.attempts, item.http_status, item.error = (
+        outcome.attempts,
+        outcome.http_status,
+        outcome.error,
+    )
+    item.duration_ms, item.note, item.finished_at = outcome.duration_ms, outcome.note, utcnow()
+    item.request, item.response = outcome.request, outcome.response
     records.record_outcome(decision.key, decision.action, ok, outcome.user, outcome.error)
     result.run_id = run.id
     request = outcome.request or {}

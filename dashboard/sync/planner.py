@@ -109,8 +109,9 @@ def plan(
     check(template, parameters)
     actual = {u.user_name.casefold(): u for u in workato_users}
     decisions: dict[str, Decision] = {}
-    known_names: dict[str, str] = {}  # any OneLogin username or email -> that user's name
+    known_names: dict[str, Mapping[str, Any]] = {}  # OneLogin username or email -> the user
     seen_ids: set[int] = set()
+    renamed: set[str] = set()  # Workato keys taken over by their OneLogin user's new name
 
     for user in onelogin_users:
         user_id = user["id"]
@@ -119,7 +120,7 @@ def plan(
         name = desired.get("userName")
         for alias in (user.get("username"), user.get("email"), name):
             if isinstance(alias, str) and alias:
-                known_names.setdefault(alias.casefold(), _display(user) or alias)
+                known_names.setdefault(alias.casefold(), user)
         has_app = user_id in app_user_ids
         if not has_app and user_id not in had_app:
             continue
@@ -130,15 +131,23 @@ def plan(
         if key in decisions:
             decisions[f"#onelogin-{user_id}"] = _unrenderable(user, has_app, clash=name)
             continue
-        decisions[key] = _decide_known(user, has_app, desired, actual.get(key), patch)
+        workato = actual.get(key) if key not in renamed else None
+        earlier = had_app.get(user_id)
+        if workato is None and earlier and earlier != key and earlier in actual:
+            # Renamed in OneLogin (a new email, say): the same person, so the same Workato
+            # account, whose userName the update changes (DESIGN.md §6: keyed by OneLogin id).
+            workato = actual[earlier]
+            renamed.add(earlier)
+        decisions[key] = _decide_known(user, has_app, desired, workato, patch)
 
     for user_id, key in had_app.items():
         if user_id not in seen_ids and key not in decisions and key in actual:
             decisions[key] = _decide_deleted(user_id, actual[key], patch)
 
+    claimed = {d.onelogin_id for d in decisions.values() if d.onelogin_id is not None}
     for key, workato in actual.items():
-        if key not in decisions:
-            decisions[key] = _decide_unmatched(workato, known_names)
+        if key not in decisions and key not in renamed:
+            decisions[key] = _decide_unmatched(workato, known_names, claimed)
 
     ordered = [decisions[k] for k in sorted(decisions)]
     counts = Counter(d.action for d in ordered)
@@ -233,12 +242,22 @@ def _decide_deleted(user_id: int, workato: ScimUser, patch: bool) -> Decision:
     )
 
 
-def _decide_unmatched(workato: ScimUser, known_names: Mapping[str, str]) -> Decision:
+def _decide_unmatched(
+    workato: ScimUser, known_names: Mapping[str, Mapping[str, Any]], claimed: set[int]
+) -> Decision:
     base = _workato_person(workato)
     aliases = [workato.user_name, workato.primary_email]
-    known = next(
+    match = next(
         (known_names[a.casefold()] for a in aliases if a and a.casefold() in known_names), None
     )
+    known = None
+    if match is not None:
+        known = _display(match) or str(match.get("username") or match.get("email"))
+        if match["id"] not in claimed:  # one OneLogin user, one person: shown on their page
+            claimed.add(match["id"])
+            base |= {"onelogin_id": match["id"], "onelogin_status": match.get("status")}
+        if match.get("status") in SUSPENDED_IN_ONELOGIN:
+            known += " (suspended in OneLogin)"
     kind = KNOWN if known else UNKNOWN
     if not workato.active:
         return Decision(

@@ -27,6 +27,7 @@ from dashboard.connections import errors
 from dashboard.connections import service as connections
 from dashboard.connections.clients import ONE_TRY, client_for
 from dashboard.connections.models import SCIM
+from dashboard.connections.vault import SecretUnreadable
 from dashboard.directory import records
 from dashboard.extensions import db
 from dashboard.sync import runs
@@ -51,7 +52,7 @@ items = Item.__table__
 MIN_ITEMS_FOR_THRESHOLD = 10  # the failure share is judged only after this many outcomes
 ACTOR = "sync"
 BATCH = 500  # items read from the database at a time
-CANCEL_CHECK_SECONDS = 1.0  # how soon a cancel (or a lost lease) is noticed
+HEARTBEAT_SECONDS = 1.0  # how often a running run says it is alive (a write)
 
 
 class LostRun(Exception):
@@ -104,7 +105,13 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
     if not scim.enabled:
         return STOPPED, "SCIM is disabled on Connections: re-enable it to run."
     pace = Pace(settings.DASHBOARD_SYNC_RATE)
-    client = client_for(scim, retry=ONE_TRY, pace=pace)
+    try:
+        client = client_for(scim, retry=ONE_TRY, pace=pace)
+    except SecretUnreadable:
+        return STOPPED, (
+            "The stored SCIM token cannot be decrypted with DASHBOARD_ENCRYPTION_KEY (was a key "
+            "dropped too early?): save the token again on Connections, then resume."
+        )
     executor = Executor(
         client,
         pace,
@@ -123,6 +130,18 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
     after = 0  # items are read a batch at a time: 100,000 of them need not fit in memory
     with client, ThreadPoolExecutor(width, thread_name_prefix=f"sync-{run.id}") as pool:
         while True:
+            # Before anything is sent: a cancel (even one made while queued) or a lost
+            # lease (this process was paused for longer than it) stops the sending first.
+            if time.monotonic() - last_beat >= min(beat_every, HEARTBEAT_SECONDS):
+                ours, cancel = runs.heartbeat(run.id, owner)
+                last_beat = time.monotonic()
+                if not ours:
+                    raise LostRun(run.id)
+            else:
+                cancel = runs.cancel_requested(run.id)  # a read: cheap enough every round
+            if cancel and stop is None:
+                stop = (CANCELLED, "Cancelled; the items not yet sent are left pending.")
+                queue.clear()
             if stop is None and not queue:
                 queue.extend(_unfinished(run.id, after, BATCH))
                 after = queue[-1].id if queue else after
@@ -150,13 +169,6 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
                     f"{threshold:.0%} allowed (DASHBOARD_SYNC_FAILURE_THRESHOLD): stopped so a "
                     "systematic problem is not repeated for everyone. The failed items say why.",
                 )
-            if time.monotonic() - last_beat >= min(beat_every, CANCEL_CHECK_SECONDS):
-                ours, cancel = runs.heartbeat(run.id, owner)
-                last_beat = time.monotonic()
-                if not ours:
-                    raise LostRun(run.id)
-                if cancel and stop is None:
-                    stop = (CANCELLED, "Cancelled; the items not yet sent are left pending.")
             if stop is not None:
                 queue.clear()
     if stop is not None:
@@ -176,10 +188,13 @@ class Pending:
     unknown: bool  # still `running` from an earlier process: its outcome is unknown
     request: dict[str, Any] | None
     desired: dict[str, Any] | None
+    scim_id: str | None
 
     def work(self, recheck_all: bool) -> Work:
         recheck = recheck_all or self.unknown
-        return Work(self.user_name, self.action, self.request or {}, self.desired, recheck)
+        return Work(
+            self.user_name, self.action, self.request or {}, self.desired, recheck, self.scim_id
+        )
 
 
 def _unfinished(run_id: int, after: int, limit: int) -> list[Pending]:
@@ -193,6 +208,7 @@ def _unfinished(run_id: int, after: int, limit: int) -> list[Pending]:
             items.c.status,
             items.c.request,
             items.c.desired,
+            items.c.scim_id,
         )
         .where(
             items.c.run_id == run_id,
@@ -212,6 +228,7 @@ def _unfinished(run_id: int, after: int, limit: int) -> list[Pending]:
             r.status == ITEM_RUNNING,
             r.request,
             r.desired,
+            r.scim_id,
         )
         for r in rows
     ]
@@ -263,14 +280,12 @@ def _record(run: Run, item: Pending, outcome: Outcome) -> None:
 
 
 def _end(run: Run, owner: str, status: str, message: str | None) -> None:
-    left = db.session.execute(
-        select(Item.key, Item.action).where(Item.run_id == run.id, Item.status == ITEM_PENDING)
-    ).all()
     if not runs.finish(run.id, owner, status, message):
         db.session.rollback()  # no longer ours: whoever took it over writes its end
         return
-    records.record_not_done([(key, action) for key, action in left])
+    records.release_pending([run.id])
     counts = runs.item_counts(run.id)
+    left = sum(n for (_, s), n in counts.items() if s == ITEM_PENDING)
     audit.record(
         "sync.run.finished",
         actor=run.started_by or ACTOR,
@@ -281,7 +296,7 @@ def _end(run: Run, owner: str, status: str, message: str | None) -> None:
             "status": status,
             "succeeded": sum(n for (_, s), n in counts.items() if s == ITEM_SUCCEEDED),
             "failed": sum(n for (_, s), n in counts.items() if s == ITEM_FAILED),
-            "pending": len(left),
+            "pending": left,
             **({"message": message} if message else {}),
         },
     )

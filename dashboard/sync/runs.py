@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from dashboard.extensions import db
 from dashboard.sync.models import (
     ACTIVE,
+    CANCELLED,
     INTERRUPTED,
     ITEM_FAILED,
     ITEM_PENDING,
@@ -74,13 +75,20 @@ def items_page(run_id: int, status: str, after: int, limit: int) -> list[Item]:
     return list(db.session.scalars(query.order_by(Item.id).limit(limit)))
 
 
-def activate(run: Run, actor: str, *, from_status: str = PLANNED) -> Run:
-    """Make `run` the active one: queued, waiting for a process to claim it. Raises
-    AlreadyRunning with the run that holds the slot; the database settles a race."""
+class NotStartable(Exception):
+    """The run is no longer in the status it was to be started from (applied twice, or
+    replaced by a newer preview meanwhile)."""
+
+
+def activate(run_id: int, actor: str, *, from_status: str = PLANNED) -> None:
+    """Make the run the active one: queued, waiting for a process to claim it. Not
+    committed: the caller commits it with what goes with it (people pending, the audit
+    entry). Raises AlreadyRunning with the run that holds the slot (the database settles a
+    race), or NotStartable."""
     try:
         changed = db.session.execute(
             update(runs)
-            .where(runs.c.id == run.id, runs.c.status == from_status)
+            .where(runs.c.id == run_id, runs.c.status == from_status)
             .values(
                 status=QUEUED,
                 active=1,
@@ -91,19 +99,19 @@ def activate(run: Run, actor: str, *, from_status: str = PLANNED) -> Run:
             )
             .returning(runs.c.id)
         ).first()
-        db.session.commit()
     except IntegrityError:
         db.session.rollback()
         holder = active_run()
         if holder is None:  # it finished meanwhile: try once more
-            return activate(run, actor, from_status=from_status)
+            return activate(run_id, actor, from_status=from_status)
         raise AlreadyRunning(holder) from None
-    db.session.refresh(run)
     if changed is None:
+        db.session.rollback()
         holder = active_run()
         if holder is not None:
             raise AlreadyRunning(holder)
-    return run
+        raise NotStartable(f"Run {run_id} is no longer {from_status}.")
+    return None
 
 
 def claim(run_id: int, owner: str) -> bool:
@@ -141,6 +149,10 @@ def heartbeat(run_id: int, owner: str) -> tuple[bool, bool]:
     return row is not None, bool(row and row[0])
 
 
+def cancel_requested(run_id: int) -> bool:
+    return bool(db.session.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
+
+
 def finish(run_id: int, owner: str, status: str, message: str | None) -> bool:
     done = db.session.execute(
         update(runs)
@@ -170,19 +182,41 @@ def expire_stale(lease_seconds: int, *, queued_too: bool) -> list[int]:
         )
         .returning(runs.c.id)
     ).all()
+    ids = [row[0] for row in expired]
+    if ids:
+        from dashboard.directory import records
+
+        records.release_pending(ids)
     db.session.commit()
-    return [row[0] for row in expired]
+    return ids
 
 
-def request_cancel(run_id: int) -> bool:
-    done = db.session.execute(
+def request_cancel(run_id: int) -> str | None:
+    """Ask the run to stop. A queued run nobody claimed yet is cancelled at once (with no
+    worker running it would otherwise hold the slot); a running one stops at its next
+    check. The status it was in, or None when it is not active. The caller commits."""
+    now = utcnow()
+    cancelled = db.session.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status == QUEUED, runs.c.owner.is_(None))
+        .values(
+            status=CANCELLED,
+            active=None,
+            cancel_requested=True,
+            finished_at=now,
+            message="Cancelled before it started; nothing was sent.",
+        )
+        .returning(runs.c.id)
+    ).first()
+    if cancelled is not None:
+        return QUEUED
+    asked = db.session.execute(
         update(runs)
         .where(runs.c.id == run_id, runs.c.status.in_(ACTIVE))
         .values(cancel_requested=True)
         .returning(runs.c.id)
     ).first()
-    db.session.commit()
-    return done is not None
+    return RUNNING if asked is not None else None
 
 
 def item_counts(run_id: int) -> dict[tuple[str, str], int]:

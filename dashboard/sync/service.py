@@ -39,6 +39,7 @@ from dashboard.sync.models import (
     ITEM_RUNNING,
     ITEM_SUCCEEDED,
     PLANNED,
+    QUEUED,
     RETRY,
     STOPPED,
     SUSPEND_CHOSEN,
@@ -73,8 +74,7 @@ class AlreadyDone(Exception):
 class NeedsConfirmation(Refused):
     def __init__(self, suspensions: int, limit: str) -> None:
         super().__init__(
-            f"This plan suspends {suspensions} users in Workato: more than {limit} "
-            "Workato users. "
+            f"This plan suspends {suspensions} users in Workato, more than {limit}. "
             f"Confirm by entering {suspensions}, or review the plan first."
         )
         self.suspensions = suspensions
@@ -203,18 +203,19 @@ def orphans(limit: int = 200) -> list[Person]:
 
 def guard(run: Run) -> tuple[int, str] | None:
     """(planned suspensions, the limit passed) when the plan needs a second confirmation:
-    it suspends more than DASHBOARD_SYNC_SUSPEND_GUARD_COUNT users and more than
-    DASHBOARD_SYNC_SUSPEND_GUARD_SHARE of the active Workato users (a small workspace is
-    not held up by one leaver, a large one not by a routine batch)."""
+    it suspends more than DASHBOARD_SYNC_SUSPEND_GUARD_COUNT users, or more than
+    DASHBOARD_SYNC_SUSPEND_GUARD_SHARE of the active Workato users."""
     settings = _settings()
     suspensions = run.counts.get(SUSPEND, 0)
+    count = settings.DASHBOARD_SYNC_SUSPEND_GUARD_COUNT
+    if suspensions > count:
+        return suspensions, f"the {count} users allowed without it"
     active = db.session.scalar(
         select(func.count()).select_from(Person).where(Person.workato_active.is_(True))
     )
-    count = settings.DASHBOARD_SYNC_SUSPEND_GUARD_COUNT
     share = settings.DASHBOARD_SYNC_SUSPEND_GUARD_SHARE
-    if suspensions > count and suspensions > math.floor(share * active):
-        return suspensions, f"{count} users and more than {share:.0%} of the {active} active"
+    if suspensions > math.floor(share * active):
+        return suspensions, f"{share:.0%} of the {active} active Workato users"
     return None
 
 
@@ -235,23 +236,31 @@ def apply(
         raise Refused("That preview was replaced or already applied: preview again.")
     if utcnow() - run.created_at > PLAN_TTL:
         raise Refused("The preview is more than 30 minutes old: preview again before applying.")
+    stale = preview_is_stale(run)
+    if stale:
+        raise Refused(stale)
     require_scim_enabled()
     needed = guard(run)
     if needed and confirm_suspensions != needed[0]:
         raise NeedsConfirmation(*needed)
-    run = runs.activate(run, actor)
-    records.record_pending(_keys(run))
-    audit.record(
-        "sync.run.queued",
-        actor=actor,
-        outcome="success",
-        source="sync",
-        details={"run": run.id, "counts": run.counts, "items": run.total},
+    details = {"run": run.id, "counts": run.counts, "items": run.total}
+    return _queue(run, actor, PLANNED, "sync.run.queued", details, start)
+
+
+def preview_is_stale(preview: Run) -> str | None:
+    """Why a preview no longer says what Workato holds (a run changed it since), or None."""
+    since = db.session.scalar(
+        select(Run)
+        .where(Run.finished_at > preview.created_at, Run.id != preview.id)
+        .order_by(Run.finished_at.desc())
+        .limit(1)
     )
-    db.session.commit()
-    if start:
-        launch(run.id)
-    return run
+    if since is None:
+        return None
+    return (
+        f"Run {since.id} changed Workato at {since.finished_at:%H:%M} UTC, after this preview: "
+        "preview again so that Apply sends only what is still needed."
+    )
 
 
 def require_scim_enabled() -> None:
@@ -260,13 +269,11 @@ def require_scim_enabled() -> None:
         raise Refused("SCIM is disabled on Connections: re-enable it before running a sync.")
 
 
-def _keys(run: Run) -> list[str]:
-    return list(
-        db.session.scalars(
-            select(Item.key).where(
-                Item.run_id == run.id, Item.status.in_((ITEM_PENDING, ITEM_RUNNING))
-            )
-        )
+def _unfinished(run: Run) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Item)
+        .where(Item.run_id == run.id, Item.status.in_((ITEM_PENDING, ITEM_RUNNING)))
     )
 
 
@@ -305,8 +312,12 @@ def current_active() -> Run | None:
 
 
 def cancel(run_id: int, actor: str) -> Run:
-    if not runs.request_cancel(run_id):
+    was = runs.request_cancel(run_id)
+    if was is None:
+        db.session.rollback()
         raise Refused("That run is not running any more.")
+    if was == QUEUED:  # cancelled before any process took it: nothing was sent
+        records.release_pending([run_id])
     audit.record(
         "sync.run.cancel", actor=actor, outcome="success", source="sync", details={"run": run_id}
     )
@@ -321,25 +332,32 @@ def resume(run_id: int, actor: str, *, start: bool = True) -> Run:
     run = runs.get(run_id)
     if run is None or run.status not in RESUMABLE:
         raise Refused("Only an interrupted, cancelled or stopped run can be resumed.")
-    if not _keys(run):
+    if not _unfinished(run):
         raise Refused("That run has nothing left to send.")
     if not _newest(run):
         raise Refused("A newer run exists: preview and apply again instead.")
+    _require_recent(run, "resumed")
     require_scim_enabled()
-    run = runs.activate(run, actor, from_status=run.status)
-    records.record_pending(_keys(run))
-    audit.record(
-        "sync.run.resumed", actor=actor, outcome="success", source="sync", details={"run": run.id}
-    )
-    db.session.commit()
-    if start:
-        launch(run.id)
-    return run
+    return _queue(run, actor, run.status, "sync.run.resumed", {"run": run.id}, start)
 
 
 def can_resume(run: Run, pending: int) -> bool:
     """Whether `resume` would take this run (for showing its button)."""
-    return run.status in RESUMABLE and pending > 0 and _newest(run)
+    return run.status in RESUMABLE and pending > 0 and _newest(run) and _recent(run)
+
+
+def _recent(run: Run) -> bool:
+    return utcnow() - (run.finished_at or run.created_at) <= PLAN_TTL
+
+
+def _require_recent(run: Run, done: str) -> None:
+    """A run's writes were decided when it was planned: OneLogin may have changed since (a
+    user suspended there must not be created). Past PLAN_TTL, plan again instead."""
+    if not _recent(run):
+        raise Refused(
+            f"Run {run.id} ended more than 30 minutes ago, so it cannot be {done}: OneLogin "
+            "may have changed since. Preview again: what it did shows as in sync."
+        )
 
 
 def _newest(run: Run) -> bool:
@@ -368,6 +386,7 @@ def retry_failed(run_id: int, actor: str, *, start: bool = True) -> Run:
     )
     if run is None or not failed:
         raise Refused("That run has no failed items to retry.")
+    _require_recent(run, "retried")
     require_scim_enabled()
     retry = Run(kind=RETRY, status=PLANNED, created_by=actor, retry_of=run_id, total=len(failed))
     retry.counts = {a: sum(1 for i in failed if i.action == a) for a in ACTIONS}
@@ -459,26 +478,31 @@ def _suspensions(scim, chosen: list[Person]) -> list[planner.Decision]:
 
 
 def _start_now(run: Run, actor: str, start: bool) -> Run:
+    details = {"run": run.id, "kind": run.kind, "items": run.total}
     try:
-        run = runs.activate(run, actor)
+        return _queue(run, actor, PLANNED, "sync.run.queued", details, start)
     except AlreadyRunning:
         # Not left behind as a preview someone could apply later by mistake.
         db.session.execute(delete(Item.__table__).where(Item.run_id == run.id))
         db.session.execute(delete(Run.__table__).where(Run.id == run.id))
         db.session.commit()
         raise
-    records.record_pending(_keys(run))
-    audit.record(
-        "sync.run.queued",
-        actor=actor,
-        outcome="success",
-        source="sync",
-        details={"run": run.id, "kind": run.kind, "items": run.total},
-    )
+
+
+def _queue(run: Run, actor: str, from_status: str, action: str, details: dict, start: bool):
+    """Activate the run, mark its people pending and audit it in one transaction (a
+    worker cannot finish it in between), then hand it to the executor when `start`."""
+    run_id = run.id
+    try:
+        runs.activate(run_id, actor, from_status=from_status)
+    except runs.NotStartable:
+        raise Refused("That run was replaced or already started: look at the Sync page.") from None
+    records.mark_pending(run_id)
+    audit.record(action, actor=actor, outcome="success", source="sync", details=details)
     db.session.commit()
     if start:
-        launch(run.id)
-    return run
+        launch(run_id)
+    return runs.get(run_id)
 
 
 # --- following a run -------------------------------------------------------------------
