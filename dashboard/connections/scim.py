@@ -254,10 +254,13 @@ class ScimClient(ApiClient):
     def reactivate_user(self, user_id: str) -> ScimUser:
         return self.set_active(user_id, True)
 
-    def send(self, method: str, path: str, body: Mapping[str, Any]) -> tuple[int, ScimUser]:
+    def send(
+        self, method: str, path: str, body: Mapping[str, Any]
+    ) -> tuple[int, ScimUser | None]:
         """Send one prepared write to /Users exactly as given (the sync shows these
-        requests before it sends them): the HTTP status and the user Workato answers with.
-        Never retried here: the sync re-checks Workato before it tries again."""
+        requests before it sends them): the HTTP status and the user Workato answers with,
+        None after a 204 to a PUT or PATCH (not read back: that would double a sync's
+        requests). Never retried here: the sync re-checks Workato before it tries again."""
         self._check_writes_allowed()
         if method not in ("POST", "PUT", "PATCH") or not path.startswith("/Users"):
             raise ValueError(f"not a user write: {method} {path}")
@@ -270,7 +273,7 @@ class ScimClient(ApiClient):
             return status, self._user(self._call("GET", urljoin(response.url, location)))
         if method == "POST":
             raise errors.bad_response(SERVICE, "a created user without a body or a Location")
-        return status, self._user(self._call("GET", path))
+        return status, None
 
     # --- plumbing ------------------------------------------------------------------------
 

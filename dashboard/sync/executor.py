@@ -115,7 +115,8 @@ class Executor:
                     continue
                 return outcome
             outcome.status, outcome.user, outcome.http_status = SUCCEEDED, user, status
-            outcome.error, outcome.response = None, {"status": status, "body": user.raw}
+            body = user.raw if user is not None else None
+            outcome.error, outcome.response = None, {"status": status, "body": body}
             return outcome
         outcome.error = f"Gave up after {self.attempts} tries: {outcome.error}"
         return outcome

@@ -175,14 +175,15 @@ def _provision(result, step, onelogin, scim, app_id, template, actor) -> None:
         step(True, f"Nothing to send: {decision.reason}")
         after = workato
     else:
-        after = _act(result, step, scim, decision, actor)
-        if after is None:
+        done, after = _act(result, step, scim, decision, actor)
+        if not done:
             return
 
-    if after is None:
+    scim_id = after.id if after is not None else decision.scim_id
+    if scim_id is None:
         step(None, "Nothing to compare: not in Workato.")
         return
-    fresh = scim.get_user(after.id)
+    fresh = scim.get_user(scim_id)
     left = (
         compare.differences(decision.desired or {}, fresh.raw) if fresh and decision.desired else {}
     )
@@ -199,7 +200,9 @@ def _provision(result, step, onelogin, scim, app_id, template, actor) -> None:
         )
 
 
-def _act(result, step, scim, decision, actor) -> ScimUser | None:
+def _act(result, step, scim, decision, actor) -> tuple[bool, ScimUser | None]:
+    """Send the decision's write; whether it succeeded, and the user Workato answered with
+    (None after a 204)."""
     settings = service._settings()
     executor = Executor(
         scim,
@@ -264,9 +267,9 @@ def _act(result, step, scim, decision, actor) -> ScimUser | None:
     sent = f"{decision.action}: {request.get('method')} {request.get('path')}"
     if not ok:
         step(False, f"{sent} failed: {outcome.error}")
-        return None
+        return False, None
     step(True, f"{sent} answered {outcome.http_status}.")
-    return outcome.user
+    return True, outcome.user
 
 
 def _same(left, right) -> bool:
