@@ -177,13 +177,41 @@ def test_demo_admin_previews_applies_and_watches_the_sync_reach_100_percent(
 
     page.get_by_role("button", name=re.compile(r"^Apply \d+ changes?$")).click()
     card = page.locator(".run-progress")
+    # The run's own page, opened while the run goes on, in a second tab.
+    run_url = card.get_by_role("link", name=re.compile(r"^Run \d+$")).get_attribute("href")
+    run_page, run_page_problems = second_page(page)
+    run_page.goto(demo_server + run_url)
+    run_items = run_page.locator("#run-items")
+    expect(run_items).to_have_attribute("hx-trigger", "run-finished from:body")  # mid-run
+
     expect(card.locator(".percent")).to_have_text("100%", timeout=60_000)
     expect(card.locator(".run-state")).to_have_text("Succeeded")
     expect(card.get_by_role("progressbar")).to_be_visible()
+    # The status line beside the card says how it ended, in words.
+    expect(page.locator("[role=status][id^='run-']")).to_have_text(
+        re.compile(r"^Run \d+ succeeded: (\d+) of \1 done\.$")
+    )
+    # Without a reload, the finished card offers the next preview, and the history has it.
+    expect(card.get_by_role("button", name="Preview", exact=True)).to_be_visible()
+    newest = page.locator(".history-table tbody tr").first
+    expect(newest.locator(".run-state")).to_have_text("Succeeded")
     page.screenshot(path=str(tmp_path / "sync-done.png"), full_page=True)
+
+    # The run page's items reloaded when its card reported the end: every one sent.
+    expect(run_page.locator(".run-progress .run-state")).to_have_text("Succeeded")
+    expect(run_items.locator(".status-pending, .status-running")).to_have_count(0)
+    expect(run_items.locator(".status-succeeded")).to_have_count(
+        run_items.locator(".sync-item").count()
+    )
+    run_page.screenshot(path=str(tmp_path / "run-done.png"), full_page=True)
+    run_page.context.close()
+    assert run_page_problems == []
 
     page.get_by_role("link", name="Users", exact=True).click()
     expect(page.get_by_role("heading", name="People per state")).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(r"as of \d\d:\d\d UTC, from the last preview or run"))
+    ).to_be_visible()
     not_provisioned = page.locator(".counts li", has_text="Not provisioned")
     expect(not_provisioned.locator(".count")).to_have_text("0")
     page.get_by_label("State", exact=True).select_option("not_provisioned")
@@ -192,3 +220,58 @@ def test_demo_admin_previews_applies_and_watches_the_sync_reach_100_percent(
     page.get_by_label("State", exact=True).select_option("orphaned")
     expect(page.locator(".people-table .attention").first).to_contain_text("Attention:")
     page.screenshot(path=str(tmp_path / "users.png"), full_page=True)
+
+    # On a phone: every section reachable, users as blocks, no chart.
+    page.set_viewport_size({"width": 375, "height": 800})
+    expect(page.get_by_role("link", name="Audit", exact=True)).to_be_in_viewport()
+    expect(page.get_by_role("link", name="Sync", exact=True)).to_be_in_viewport()
+    expect(page.locator(".state-counts .chart")).to_be_hidden()
+    expect(page.locator(".people-table tbody tr").first).to_have_css("display", "block")
+    page.screenshot(path=str(tmp_path / "users-narrow.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def second_page(page: Page) -> tuple[Page, list[str]]:
+    """Another window signed in as the same admin, with its own list of script errors."""
+    problems: list[str] = []
+    context = page.context.browser.new_context(storage_state=page.context.storage_state())
+    other = context.new_page()
+    other.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    other.on("pageerror", lambda e: problems.append(str(e)))
+    return other, problems
+
+
+def test_provision_now_takes_the_focus_and_suspending_an_orphan_stays_on_the_person(
+    demo_server, page, tmp_path
+):
+    """After Provision now a screen reader reads its steps next (focus moves there, with no
+    inline script); suspending an orphan comes back to the person with a link to its run."""
+    page.goto(demo_server + "/connections")
+    page.get_by_role("button", name=re.compile("Ada Admin")).click()
+    page.get_by_role("button", name="Use the demo sandbox").click()
+    expect(page.get_by_text("now point at the demo sandbox")).to_be_visible()
+    page.get_by_role("link", name="Sync", exact=True).click()
+    page.get_by_role("button", name="Preview", exact=True).click()
+    orphans = page.locator(".orphans-table").first
+    expect(page.locator(".orphans .attention")).to_have_count(1)
+    orphans.get_by_role("link").first.click()
+
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_contain_text("Orphaned")
+    page.get_by_role("button", name="Provision now").click()
+    result = page.locator(".provision-result")
+    expect(result).to_be_focused()
+    expect(result.get_by_role("heading")).to_have_text(re.compile(r"^Provision now: "))
+    assert page.evaluate(
+        "document.querySelector('h1').nextElementSibling.classList.contains('provision-result')"
+    )
+    page.screenshot(path=str(tmp_path / "person-provisioned.png"), full_page=True)
+
+    person_url = page.url
+    page.get_by_label(re.compile("I understand")).check()
+    page.get_by_role("button", name="Suspend in Workato").click()
+    expect(page).to_have_url(person_url)
+    message = page.locator(".flash-success")
+    expect(message).to_contain_text("in Workato: run")
+    message.get_by_role("link", name=re.compile(r"^run \d+$")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Suspend chosen orphans")

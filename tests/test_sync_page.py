@@ -10,7 +10,9 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
+from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.setup.models import CheckResult
 from dashboard.sync import runner, runs, service
 from dashboard.sync.models import Item, Run
 from tests.conftest import ADMIN_EMAIL, ADMINS, SignIn, audit_rows
@@ -112,10 +114,17 @@ def test_preview_shows_counts_changes_requests_and_both_kinds_of_orphans(admin_c
     assert response.status_code == 200
     body = response.get_data(as_text=True)
     assert "<html" not in body  # the #sync-state partial
-    heads = re.findall(r'<th scope="col">(\w+)</th>', body.split("</thead>")[0])
-    assert heads == ["create", "update", "suspend", "reactivate", "noop", "orphan"]
-    row = re.search(r"<tbody><tr>(.*?)</tr></tbody>", body, re.S).group(1)
-    assert re.findall(r'<span class="count">(\d+)</span>', row) == ["1", "1", "0", "0", "0", "2"]
+    counts = re.findall(
+        r'<span class="action-name">([\w ]+)</span> <span class="count">(\d+)</span>', body
+    )
+    assert counts == [
+        ("create", "1"),
+        ("update", "1"),
+        ("suspend", "0"),
+        ("reactivate", "0"),
+        ("unchanged", "0"),
+        ("orphans", "2"),
+    ]
     assert "Apply 2 changes" in body
     # Each change with its exact request, the token redacted.
     assert "POST /Users" in body and "Authorization: Bearer [redacted]" in body
@@ -127,6 +136,34 @@ def test_preview_shows_counts_changes_requests_and_both_kinds_of_orphans(admin_c
     known = body.split("Known to OneLogin, without the Workato app")[1].split("Not known")[0]
     assert "hedy.lamarr@example.com" in known and "Attention:" in known
     assert "workspace.owner@example.com" in body.split("Not known to OneLogin (1)")[1]
+
+
+def test_known_orphans_are_one_table_under_one_attention_box(admin_client, app):
+    """Not the same red sentence once per orphan: one box, then a row each, linking to the
+    user's page where Suspend is."""
+    with World.small(app) as world:
+        for first in ("Hedy", "Grace", "Ada"):
+            world.person(first, "Lamarr", app=False, workato_role="Analyst")
+            world.add_workato_user(f"{first.lower()}.lamarr@example.com", workato_role="Analyst")
+        body = preview(admin_client, htmx=True).get_data(as_text=True)
+
+    orphans = body.split('<section class="card orphans"')[1]
+    assert orphans.count("Attention:") == 1
+    table = re.search(r'<table class="entries orphans-table".*?</table>', orphans, re.S).group(0)
+    rows = re.findall(
+        r'<tr>\s*<td><a href="/users/(\d+)">([^<]+)</a></td>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>',
+        table,
+    )
+    assert [(name, display, known) for _, name, display, known in rows] == [
+        (
+            f"{first}.lamarr@example.com",
+            f"{first.title()} Lamarr",
+            f"Known to OneLogin as {first.title()} Lamarr; not granted the Workato app.",
+        )
+        for first in ("ada", "grace", "hedy")
+    ]
+    hedy = rows[2][0]
+    assert "Suspend in Workato" in admin_client.get(f"/users/{hedy}").get_data(as_text=True)
 
 
 def test_preview_apply_and_the_progress_card_reaches_100_percent(make_app, idp):
@@ -142,24 +179,32 @@ def test_preview_apply_and_the_progress_card_reaches_100_percent(make_app, idp):
 
         response = apply(admin, app, htmx=True)
         assert response.status_code == 200
-        assert 'hx-trigger="every 1s"' in response.get_data(as_text=True)
+        state = response.get_data(as_text=True)
+        assert 'hx-trigger="every 1s"' in state
+        assert """hx-vals='{"place": "sync", "said": """ in state  # the card says where it is
         for thread in app.extensions["dashboard.sync_threads"]:
             thread.join(timeout=60)
             assert not thread.is_alive()
 
         run_id = latest_id(app)
-        card = admin.get(f"/sync/runs/{run_id}/progress", headers=HTMX).get_data(as_text=True)
+        polled = admin.get(f"/sync/runs/{run_id}/progress?place=sync", headers=HTMX)
+        card = polled.get_data(as_text=True)
         assert '<strong class="percent">100%</strong>' in card
         assert "Succeeded" in card and "2 of 2 done" in card
         assert "hx-trigger" not in card  # final: polling stops
+        assert polled.headers["HX-Trigger"] == "run-finished"
         assert "Cancel run" not in card and "Resume run" not in card and "Retry" not in card
+        # The finished card on the Sync page offers the next Preview, no reload needed.
+        assert '<button type="submit">Preview</button>' in card
+        assert 'hx-post="/sync/preview" hx-target="#sync-state"' in card
+        assert "Preview the next sync" not in card
         ada = world.workato_user("ada.lovelace@example.com")
         assert ada["active"] is True
         assert roles_of(ada) == {"workato_role": "Admin", "workato_role_prod": "Analyst"}
         assert world.workato_user("alan.turing@example.com")["active"] is True
 
     page = admin.get("/sync").get_data(as_text=True)
-    assert "Last run" in page and ">Preview</button>" in page
+    assert "Last run" in page and page.count(">Preview</button>") == 1  # in the card
     assert f'href="/sync/runs/{run_id}">Run {run_id}</a>' in page  # in the history
 
 
@@ -173,13 +218,57 @@ def test_the_progress_card_polls_while_queued_and_offers_cancel(admin_client, ap
 
         page = admin_client.get("/sync").get_data(as_text=True)
         assert f'hx-get="/sync/runs/{run_id}/progress" hx-trigger="every 1s"' in page
-        assert 'aria-live="polite"' in page
         assert f"Cancel run {run_id}" in page
-        assert "Queued" in page
+        assert "Queued: waiting for the worker to pick it up." in page  # a worker's run
+        polled = admin_client.get(f"/sync/runs/{run_id}/progress", headers=HTMX)
+        assert "HX-Trigger" not in polled.headers  # not finished yet
 
         work(app, run_id)
-        card = admin_client.get(f"/sync/runs/{run_id}/progress").get_data(as_text=True)
+        response = admin_client.get(f"/sync/runs/{run_id}/progress", headers=HTMX)
+        card = response.get_data(as_text=True)
         assert "hx-trigger" not in card and "100%" in card and "Succeeded" in card
+        assert response.headers["HX-Trigger"] == "run-finished"
+        # ... which the Sync page's history listens for, to read itself afresh.
+        history = re.search(r'<div id="history"[^>]*>', page).group(0)
+        assert 'hx-get="/sync" hx-select="#history"' in history
+        assert 'hx-trigger="run-finished from:body"' in history
+
+
+def test_the_polled_card_is_not_a_live_region_its_status_line_speaks_on_change(admin_client, app):
+    """A screen reader hears the status and each quarter, not the whole card every second."""
+    with World.small(app) as world:
+        world.person("Ada", "Lovelace", workato_role="Admin")
+        preview(admin_client)
+        apply(admin_client, app)
+        run_id = latest_id(app)
+        page = admin_client.get("/sync").get_data(as_text=True)
+        assert "aria-live" not in page
+        line = f'<p class="visually-hidden" role="status" id="run-{run_id}-said">'
+        assert f"{line}Run {run_id} queued: 0% done.</p>" in page
+        card = re.search(r'<section class="card run-progress.*?</section>', page, re.S).group(0)
+        assert f'"said": "Run {run_id} queued: 0% done."' in card and "role=" not in card
+
+        url = f"/sync/runs/{run_id}/progress"
+        same = admin_client.get(url, query_string={"said": f"Run {run_id} queued: 0% done."})
+        assert "hx-swap-oob" not in same.get_data(as_text=True)  # nothing new to say
+        work(app, run_id)
+        done = admin_client.get(url, query_string={"said": f"Run {run_id} queued: 0% done."})
+        assert (
+            f'<p id="run-{run_id}-said" hx-swap-oob="innerHTML">Run {run_id} succeeded: '
+            "1 of 1 done.</p>"
+        ) in done.get_data(as_text=True)
+
+
+def test_a_queued_run_of_the_thread_executor_says_starting(make_app, idp, monkeypatch):
+    app = make_app(DASHBOARD_SYNC_RATE=0)
+    admin = admin_of(app, idp)
+    monkeypatch.setattr(service, "launch", lambda run_id: None)  # hold it in the queue
+    with World.small(app) as world:
+        world.person("Ada", "Lovelace", workato_role="Admin")
+        preview(admin)
+        apply(admin, app)
+        page = admin.get("/sync").get_data(as_text=True)
+    assert "Starting…" in page and "waiting for the worker" not in page
 
 
 def test_apply_needs_the_exact_number_of_suspensions_when_the_guard_trips(make_app, idp):
@@ -238,13 +327,14 @@ def test_a_cancelled_run_offers_resume_which_finishes_it(make_app, idp):
         apply(admin, app)
         run_id = latest_id(app)
 
+        # Queued, nobody has taken it yet: cancelled at once, which ends the run.
         cancelled = post(admin, f"/sync/runs/{run_id}/cancel", htmx=True)
-        assert "Cancelling" in cancelled.get_data(as_text=True)
-        work(app, run_id)  # notices the cancel after the first item
-
-        card = admin.get(f"/sync/runs/{run_id}/progress").get_data(as_text=True)
-        assert "Cancelled" in card and f"Resume run {run_id}" in card
+        card = cancelled.get_data(as_text=True)
+        assert "Cancelled" in card and "nothing was sent" in card
+        assert cancelled.headers["HX-Trigger"] == "run-finished"
+        assert f"Resume run {run_id}" in card
         assert "Retry" not in card  # nothing failed
+        assert not world.workato_users()
 
         resumed = post(admin, f"/sync/runs/{run_id}/resume", htmx=True)
         assert resumed.status_code == 200
@@ -325,7 +415,8 @@ def test_the_run_page_lists_items_with_request_and_response_filtered_and_paged(a
         work(app, planned)
 
     page = admin_client.get(f"/sync/runs/{planned}").get_data(as_text=True)
-    assert f"Run {planned}: Sync" in page
+    assert f"<h1>Run {planned}: Sync</h1>" in page
+    assert 'id="item-filters"' in page
     assert page.count('<li class="sync-item') == 50
     assert "HTTP 201" in page and "Authorization: Bearer [redacted]" in page
     assert "user.numberaa@example.com" in page and "user.numberfa@example.com" not in page
@@ -357,3 +448,109 @@ def test_a_run_whose_process_died_shows_as_interrupted_and_can_be_resumed(admin_
         post(admin_client, f"/sync/runs/{run_id}/resume")
         work(app, run_id)
         assert world.workato_user("ada.lovelace@example.com")["active"] is True
+
+
+def test_the_run_page_reloads_its_items_when_the_run_finishes(admin_client, app):
+    """The card's final answer sends run-finished; the item list listens for it."""
+    with World.small(app) as world:
+        world.person("Ada", "Lovelace", workato_role="Admin")
+        preview(admin_client)
+        apply(admin_client, app)
+        run_id = latest_id(app)
+        page = admin_client.get(f"/sync/runs/{run_id}").get_data(as_text=True)
+        items = re.search(r'<div id="run-items"[^>]*>', page).group(0)
+        assert f'hx-get="/sync/runs/{run_id}"' in items
+        assert 'hx-include="#item-filters"' in items
+        assert 'hx-trigger="run-finished from:body"' in items
+        assert "pending" in page.split('id="run-items"')[1]
+
+        work(app, run_id)
+        finished = admin_client.get(f"/sync/runs/{run_id}/progress", headers=HTMX)
+        assert finished.headers["HX-Trigger"] == "run-finished"
+        reloaded = admin_client.get(f"/sync/runs/{run_id}", headers=HTMX).get_data(as_text=True)
+        assert "<html" not in reloaded and "succeeded" in reloaded and "HTTP 201" in reloaded
+        # A finished run's page has nothing left to wait for.
+        page = admin_client.get(f"/sync/runs/{run_id}").get_data(as_text=True)
+        assert "run-finished" not in page
+
+
+def test_a_preview_run_page_says_not_applied_and_has_no_status_filter(admin_client, app):
+    with World.small(app) as world:
+        world.person("Ada", "Lovelace", workato_role="Admin")
+        preview(admin_client)
+        run_id = planned_run(app).id
+        page = admin_client.get(f"/sync/runs/{run_id}").get_data(as_text=True)
+    assert f"<title>Preview {run_id} (not applied) · Sync" in page
+    assert f"<h1>Preview {run_id} (not applied): Sync</h1>" in page
+    assert 'id="item-status"' not in page and "run-finished" not in page
+
+
+def test_counts_name_the_writes_then_what_is_not_sent(admin_client, app):
+    """Not "Writes 2 (… noop 1, orphan 1)": the writes, then unchanged and orphans apart."""
+    with World.small(app) as world:
+        world.person("Ada", "Lovelace", workato_role="Admin")  # create
+        world.person("Alan", "Turing", workato_role="Operator")
+        world.add_workato_user("alan.turing@example.com", workato_role="Analyst")  # update
+        world.person("Katherine", "Johnson", workato_role="Admin")
+        world.add_workato_user("katherine.johnson@example.com", workato_role="Admin")  # noop
+        world.add_workato_user("workspace.owner@example.com", workato_role="Admin")  # orphan
+        preview(admin_client)
+        apply(admin_client, app)
+        run_id = latest_id(app)
+        work(app, run_id)
+
+    page = admin_client.get(f"/sync/runs/{run_id}").get_data(as_text=True)
+    assert "<dt>Writes</dt><dd>2: create 1 · update 1</dd>" in page
+    assert "<dt>Not sent</dt><dd>unchanged 1 · orphans left alone 1</dd>" in page
+    assert "noop" not in page and "suspend 0" not in page
+    card = re.search(r'<p class="planned-counts">(.*?)</p>', page).group(1)
+    assert card == (
+        "Planned writes: create 1 · update 1. Not sent: unchanged 1 · orphans left alone 1."
+    )
+    history = admin_client.get("/sync").get_data(as_text=True).split('id="history-title"')[1]
+    assert '<div class="sub">create 1 · update 1</div>' in history
+    assert '<div class="sub">not sent: unchanged 1 · orphans left alone 1</div>' in history
+
+
+def test_a_preview_made_before_another_run_finished_warns_above_apply(admin_client, app):
+    """Provision now changed Workato after the preview: Apply is no longer the main button."""
+    with World.small(app) as world:
+        world.person("Ada", "Lovelace", workato_role="Admin")
+        world.person("Alan", "Turing", workato_role="Operator")
+        preview(admin_client)
+        page = admin_client.get("/sync").get_data(as_text=True)
+        assert "Out of date" not in page
+        assert '<button type="submit">Apply 2 changes</button>' in page
+
+        with app.app_context():
+            ada = db.session.scalar(
+                select(Person.id).where(Person.key == "ada.lovelace@example.com")
+            )
+        assert post(admin_client, f"/users/{ada}/provision").status_code == 200
+        page = admin_client.get("/sync").get_data(as_text=True)
+
+    warning = re.search(r'<p class="warning warning-block stale-preview"[^>]*>(.*?)</p>', page)
+    assert "<strong>Out of date:</strong>" in warning.group(1)
+    assert "preview again" in warning.group(1)
+    assert page.index("stale-preview") < page.index("Apply 2 changes")
+    assert '<button type="submit" class="secondary">Apply 2 changes</button>' in page
+    assert '<button type="submit">Preview again</button>' in page  # now the main one
+
+
+def test_failing_setup_checks_are_named_above_the_preview(admin_client, app):
+    with World.small(app) as world:
+        world.person("Ada", "Lovelace", workato_role="Admin")
+        with app.app_context():
+            db.session.add(CheckResult(item_id="app_saml", state="failing", message="No app."))
+            db.session.commit()
+        preview(admin_client)
+        page = admin_client.get("/sync").get_data(as_text=True)
+    warning = re.search(r'<div class="warning warning-block setup-failing">.*?</div>', page, re.S)
+    text = warning.group(0)
+    assert "Setup has 1 failing check." in text
+    assert '<a href="/setup">Fix it on Setup</a>' in text
+    assert (
+        '<a href="/setup#item-app_saml">The Workato app exists in OneLogin and uses SAML</a>'
+        in text
+    )
+    assert page.index("setup-failing") < page.index("Preview: what a sync would do")

@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from dashboard.directory.models import Person
 from dashboard.extensions import db
@@ -96,6 +96,36 @@ def test_after_a_preview_everyone_is_listed_with_state_and_counts(admin_client, 
     assert '<span class="new">Operator</span>' in alan
     grace = body.split("grace.hopper@example.com</div>")[1].split("</tr>")[0]
     assert "<strong>Attention:</strong> Active in Workato although suspended in OneLogin." in grace
+
+
+def test_the_users_page_says_when_it_was_read_and_how_many_need_attention(admin_client, app, world):
+    """The rows are as the last preview read them: the page says when, and links to Sync."""
+    with app.app_context():
+        newest = db.session.scalar(select(func.max(Person.seen_at)))
+    body = admin_client.get("/users").get_data(as_text=True)
+    read = re.search(r'as of <time datetime="([^"]+)">(\d\d:\d\d) UTC</time>', body)
+    assert read.groups() == (newest.isoformat(), newest.strftime("%H:%M"))
+    assert "from the last preview or run" in body
+    assert '<a href="/sync">Preview on Sync to refresh</a>' in body
+    summary = re.search(r'<p class="counts-summary">(.*?)</p>', body, re.S).group(1)
+    # Six people; Grace (active though suspended) and Hedy (a known orphan) need attention.
+    assert re.search(r'Total <span class="count">6</span>', summary)
+    assert re.search(r'need attention: <span class="count">2</span>', summary)
+    assert 'placeholder="Name or email"' in body
+    assert '<th scope="col">Workato role (OneLogin)</th>' in body
+
+
+def test_details_show_the_warning_alone_and_nothing_for_users_in_sync(admin_client, world):
+    body = admin_client.get("/users").get_data(as_text=True)
+
+    def details(user_name: str) -> str:
+        row = body.split(f"{user_name}</div>")[1].split("</tr>")[0]
+        return re.search(r'<td class="details">(.*?)</td>', row, re.S).group(1)
+
+    grace = details("grace.hopper@example.com")
+    assert "Attention:" in grace and "Suspended in OneLogin." not in grace  # no grey reason
+    assert details("katherine.johnson@example.com") == ""  # in sync: nothing to say
+    assert "Has the app in OneLogin; not in Workato yet." in details("ada.lovelace@example.com")
 
 
 def test_search_matches_name_email_or_display_name_ignoring_case(admin_client, world):
@@ -195,8 +225,11 @@ def test_provision_now_shows_each_step_and_brings_the_user_into_workato(admin_cl
         ("ok", "Act"),
         ("ok", "Read back and compare"),
     ]
-    assert '<div id="provision-region" hx-swap-oob="innerHTML">' in body
-    assert "In sync" in body  # the person afresh
+    # The person afresh, the steps right under the name, taking the focus (htmx focuses
+    # an autofocus element it swaps in: no inline script, which the CSP forbids).
+    assert "<html" not in body and "In sync" in body
+    region = re.search(r'</h1>\s*<section class="card provision-result"[^>]*>', body).group(0)
+    assert 'tabindex="-1"' in region and "autofocus" in region
     assert "create: POST /Users answered 201" in body
     assert roles_of(world.workato_user("ada.lovelace@example.com")) == {"workato_role": "Admin"}
     # The item it sent is on the person's page, with its request and Workato's answer.
@@ -216,12 +249,18 @@ def test_an_orphan_is_suspended_only_with_the_explicit_tick(admin_client, app, w
     assert world.workato_user("hedy.lamarr@example.com")["active"] is True
 
     done = post(admin_client, f"/users/{hedy}/suspend", understood="yes")
-    assert done.status_code == 303 and done.location.startswith("/sync/runs/")
+    assert done.status_code == 303 and done.location == f"/users/{hedy}"  # back to the person
     with app.app_context():
-        runner.process(runs.latest().id)
+        run_id = runs.latest().id
+        runner.process(run_id)
     assert world.workato_user("hedy.lamarr@example.com")["active"] is False
-    run_page = admin_client.get(done.location).get_data(as_text=True)
-    assert "Suspending hedy.lamarr@example.com in Workato" in run_page
+    page = admin_client.get(done.location).get_data(as_text=True)
+    message = re.search(r'<p class="flash flash-success" role="status">(.*?)</p>', page).group(1)
+    assert message == (
+        f'Suspending hedy.lamarr@example.com in Workato: <a href="/sync/runs/{run_id}">'
+        f"run {run_id}</a>."
+    )
+    run_page = admin_client.get(f"/sync/runs/{run_id}").get_data(as_text=True)
     assert "Suspend chosen orphans" in run_page and "Succeeded" in run_page
 
 

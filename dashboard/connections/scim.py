@@ -254,9 +254,7 @@ class ScimClient(ApiClient):
     def reactivate_user(self, user_id: str) -> ScimUser:
         return self.set_active(user_id, True)
 
-    def send(
-        self, method: str, path: str, body: Mapping[str, Any]
-    ) -> tuple[int, ScimUser | None]:
+    def send(self, method: str, path: str, body: Mapping[str, Any]) -> tuple[int, ScimUser | None]:
         """Send one prepared write to /Users exactly as given (the sync shows these
         requests before it sends them): the HTTP status and the user Workato answers with,
         None after a 204 to a PUT or PATCH (not read back: that would double a sync's

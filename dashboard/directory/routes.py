@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from dashboard import error_page
 from dashboard.directory import service
@@ -13,6 +14,7 @@ from dashboard.htmx import is_htmx
 from dashboard.sync import one_user
 from dashboard.sync import service as sync
 from dashboard.sync.planner import ORPHANED, STATES
+from dashboard.timeutil import utcnow
 
 bp = Blueprint("directory", __name__, url_prefix="/users")
 
@@ -57,6 +59,9 @@ def users():
     return render_template(
         "directory/users.html",
         counts=service.state_counts(),
+        attention=service.needing_attention(),
+        read_at=service.read_at(),
+        today=utcnow().date(),
         roles=service.roles(),
         states=STATES,
         **context,
@@ -87,7 +92,9 @@ def person(person_id: int) -> str:
 
 @bp.post("/<int:person_id>/provision")
 def provision(person_id: int):
-    """Provision this one person now, showing each step (read, render, find, act, compare)."""
+    """Provision this one person now, showing each step (read, render, find, act, compare).
+    The steps come right under the person's name and take the focus (autofocus: htmx
+    focuses it after the swap, a browser on load), so a screen reader reads them next."""
     person = _person_or_404(person_id)
     try:
         result = one_user.provision(person.email or person.user_name, current_user.actor)
@@ -96,7 +103,7 @@ def provision(person_id: int):
     person = service.get(person_id) or person  # the row is rewritten by the provisioning
     context = _person_context(person, result=result)
     if is_htmx():
-        return render_template("directory/_provisioned.html", **context)
+        return render_template("directory/_person.html", **context)
     return render_template("directory/person.html", **context)
 
 
@@ -116,8 +123,9 @@ def suspend(person_id: int):
         return redirect(url_for(".person", person_id=person.id), 303)
     except (sync.Refused, sync.NotReady) as exc:
         return _refused(person, str(exc), 409)
-    flash(f"Suspending {person.user_name} in Workato (run {run.id}).", "success")
-    return redirect(url_for("sync.run", run_id=run.id), 303)
+    link = Markup('<a href="{}">run {}</a>').format(url_for("sync.run", run_id=run.id), run.id)
+    flash(Markup("Suspending {} in Workato: {}.").format(person.user_name, link), "success")
+    return redirect(url_for(".person", person_id=person.id), 303)
 
 
 def _refused(person: Person, message: str, status: int):

@@ -1,14 +1,15 @@
 """Read queries for the Users pages: the last-seen state the sync recorded in `people`.
 
 Nothing here calls OneLogin or Workato. Lists are paged by key (`key > after`), never by
-OFFSET, and the only count is the one per state, so 100,000 people stay fast: a state or
-role filter walks ix_people_state_key / ix_people_role_key in key order and stops after one
-page.
+OFFSET, and the only counts are the one per state and the one of people needing attention,
+so 100,000 people stay fast: a state or role filter walks ix_people_state_key /
+ix_people_role_key in key order and stops after one page.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
@@ -67,6 +68,18 @@ def state_counts() -> dict[str, int]:
     counts = {state: found.pop(state, 0) for state in STATES}
     counts.update(found)  # a state this page does not know yet still shows
     return counts
+
+
+def needing_attention() -> int:
+    """People the last plan flagged loudly (active in Workato while OneLogin says no)."""
+    query = select(func.count()).select_from(Person).where(Person.danger.is_not(None))
+    return db.session.scalar(query) or 0
+
+
+def read_at() -> datetime | None:
+    """When the newest of these rows was read from OneLogin and Workato (by a preview, a
+    run or a provision-now), or None before any."""
+    return db.session.scalar(select(func.max(Person.seen_at)))
 
 
 def roles() -> list[str]:

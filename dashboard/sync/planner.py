@@ -272,7 +272,7 @@ def _decide_unmatched(
             **base,
             action=ORPHAN,
             state=ORPHANED,
-            reason=f"Known to OneLogin as {known}, who does not have the Workato app.",
+            reason=f"Known to OneLogin as {known}; not granted the Workato app.",
             orphan_kind=KNOWN,
             danger=(
                 f"Active in Workato, but {known} does not have the Workato app in OneLogin: "

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -24,9 +26,11 @@ from flask_login import current_user
 from dashboard import error_page
 from dashboard.directory import service as directory
 from dashboard.htmx import is_htmx
+from dashboard.setup import service as setup
+from dashboard.setup.service import FAILING
 from dashboard.sync import runs, service
 from dashboard.sync.models import PLANNED, Run
-from dashboard.sync.planner import ACTIONS
+from dashboard.sync.planner import ACTIONS, NOOP, ORPHAN, WRITES
 
 bp = Blueprint("sync", __name__, url_prefix="/sync")
 
@@ -60,6 +64,10 @@ ACTION_HINTS = {
     "noop": "already right",
     "orphan": "left alone",
 }
+# What a plan counted but does not send, as admins say it.
+UNSENT_LABELS = {NOOP: "unchanged", ORPHAN: "orphans left alone"}
+ACTION_LABELS = {**{action: action for action in WRITES}, NOOP: "unchanged", ORPHAN: "orphans"}
+ANNOUNCE_STEP = 25  # the status line speaks again when the percent crosses a step
 
 
 @bp.app_context_processor
@@ -68,8 +76,12 @@ def labels() -> dict:
         "run_status_labels": STATUS_LABELS,
         "run_kind_labels": KIND_LABELS,
         "action_hints": ACTION_HINTS,
+        "action_labels": ACTION_LABELS,
         "actions": ACTIONS,
         "redacted_request": service.redacted_request,
+        # A queued run waits for `flask sync worker`; with the thread executor it starts now.
+        "sync_worker": current_app.extensions["dashboard.settings"].DASHBOARD_SYNC_EXECUTOR
+        == "worker",
     }
 
 
@@ -93,6 +105,23 @@ def duration(seconds: float | None) -> str:
     return f"{secs} s"
 
 
+@bp.app_template_filter("writes_summary")
+def writes_summary(counts: dict[str, int]) -> str:
+    """The writes a plan counted, zeros left out: "create 13 · update 11"."""
+    return " · ".join(f"{a} {counts[a]}" for a in WRITES if counts.get(a)) or "none"
+
+
+@bp.app_template_filter("unsent_summary")
+def unsent_summary(counts: dict[str, int]) -> str:
+    """What a plan counted and does not send: "unchanged 259 · orphans left alone 14"."""
+    return " · ".join(f"{label} {counts[a]}" for a, label in UNSENT_LABELS.items() if counts.get(a))
+
+
+@bp.app_template_filter("time_left")
+def time_left(seconds: float) -> str:
+    return "a few seconds" if seconds < 10 else f"about {duration(seconds)}"
+
+
 # --- what the templates show -----------------------------------------------------------
 
 
@@ -105,6 +134,17 @@ class Tracked:
     failed: list[dict]  # the first failed items of a finished run
     can_resume: bool
 
+    @property
+    def said(self) -> str:
+        """What the card's status line says: it changes only with the status or when the
+        percent crosses a step, so a screen reader is not told every second."""
+        percent = self.progress.percent
+        step = 100 if percent == 100 else percent // ANNOUNCE_STEP * ANNOUNCE_STEP
+        status = STATUS_LABELS.get(self.run.status, self.run.status).lower()
+        if self.run.is_active:
+            return f"Run {self.run.id} {status}: {step}% done."
+        return f"Run {self.run.id} {status}: {self.progress.done} of {self.progress.total} done."
+
 
 def _tracked(run: Run) -> Tracked:
     progress = service.progress(run)
@@ -114,9 +154,28 @@ def _tracked(run: Run) -> Tracked:
     return Tracked(run, progress, failed, service.can_resume(run, progress.pending))
 
 
+def _card(run: Run):
+    """A run's progress card for htmx. The card sends back what its status line said and
+    where it is shown (hx-vals): the line is updated only when it would say something new,
+    and on the Sync page a finished run's card offers Preview. A finished run's card also
+    tells the page (HX-Trigger: run-finished), so that what lists its items reloads them."""
+    track = _tracked(run)
+    response = make_response(
+        render_template(
+            "sync/_progress.html",
+            track=track,
+            on_sync_page=request.values.get("place") == "sync",
+            announce=request.values.get("said") != track.said,
+        )
+    )
+    if not run.is_active:
+        response.headers["HX-Trigger"] = "run-finished"
+    return response
+
+
 def _state(**extra) -> dict:
     """#sync-state: the active run, else the preview, else the Preview button and the last
-    run's outcome."""
+    run's outcome; above them, failing setup checks."""
     active = service.current_active()
     preview = None if active else runs.preview()
     latest = None if active or preview else runs.latest()
@@ -124,6 +183,7 @@ def _state(**extra) -> dict:
         "active": _tracked(active) if active else None,
         "preview": preview,
         "latest": _tracked(latest) if latest else None,
+        "setup_failing": [item for item in setup.checklist() if item.state == FAILING],
         "section": "sync",
         **extra,
     }
@@ -138,6 +198,8 @@ def _state(**extra) -> dict:
             dangers=directory.dangers(keys),
             people_ids=directory.ids(keys),
         )
+        if hasattr(service, "preview_is_stale"):
+            context["stale"] = service.preview_is_stale(preview)
     return context
 
 
@@ -198,10 +260,10 @@ def apply(run_id: int):
 
 
 @bp.get("/runs/<int:run_id>/progress")
-def progress(run_id: int) -> str:
+def progress(run_id: int):
     """One run's progress card; it polls itself every second until the run is final."""
     run = service.refresh_if_silent(_run_or_404(run_id))  # a dead process's run: interrupted
-    return render_template("sync/_progress.html", track=_tracked(run))
+    return _card(run)
 
 
 @bp.post("/runs/<int:run_id>/cancel")
@@ -226,8 +288,8 @@ def _change_run(run_id: int, change, done: str):
     except (service.Refused, service.NotReady) as exc:
         return _refused(str(exc), 409)
     if is_htmx():
-        return render_template("sync/_progress.html", track=_tracked(run))
-    flash(done, "success")
+        return _card(run)
+    flash(done if run.is_active else run.message or done, "success")  # a queued run just ends
     return redirect(url_for(".page"), 303)
 
 

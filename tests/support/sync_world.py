@@ -114,7 +114,9 @@ class World:
         return {"Authorization": f"Bearer {self.token}"}
 
     def post_user(self, user: dict) -> dict:
-        answer = requests.post(f"{self.scim_url}/Users", json=user, headers=self.headers())
+        answer = requests.post(
+            f"{self.scim_url}/Users", json=user, headers=self.headers(), timeout=10
+        )
         answer.raise_for_status()
         return answer.json()
 
@@ -139,6 +141,7 @@ class World:
                 f"{self.scim_url}/Users",
                 params={"startIndex": start, "count": 500},
                 headers=self.headers(),
+                timeout=10,
             ).json()
             for user in page.get("Resources", []):
                 found[user["userName"].lower()] = user
