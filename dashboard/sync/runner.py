@@ -145,11 +145,15 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
             if stop is None and not queue:
                 queue.extend(_unfinished(run.id, after, BATCH))
                 after = queue[-1].id if queue else after
+            batch = []
             if stop is None and queue and len(in_flight) < width:
                 batch = [queue.popleft() for _ in range(min(width - len(in_flight), len(queue)))]
                 _mark_running(batch)
-                for item in batch:
-                    in_flight[pool.submit(executor.perform, item.work(recheck_all))] = item
+            # One commit a round: the last round's outcomes, and the `running` marks that
+            # must be stored before their requests go out.
+            db.session.commit()
+            for item in batch:
+                in_flight[pool.submit(executor.perform, item.work(recheck_all))] = item
             if not in_flight:
                 break
             finished, _ = wait(in_flight, timeout=beat_every, return_when=FIRST_COMPLETED)
@@ -161,7 +165,6 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
                 failed += outcome.status != SUCCEEDED
                 if outcome.stop and stop is None:
                     stop = (STOPPED, outcome.stop)
-            db.session.commit()
             if done >= MIN_ITEMS_FOR_THRESHOLD and failed / done > threshold and stop is None:
                 stop = (
                     STOPPED,
@@ -237,7 +240,6 @@ def _unfinished(run_id: int, after: int, limit: int) -> list[Pending]:
 def _mark_running(batch: list[Pending]) -> None:
     ids = [item.id for item in batch]
     db.session.execute(update(items).where(items.c.id.in_(ids)).values(status=ITEM_RUNNING))
-    db.session.commit()
 
 
 def _record(run: Run, item: Pending, outcome: Outcome) -> None:
