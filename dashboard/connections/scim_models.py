@@ -179,8 +179,9 @@ def read_user(data: Any, role_fields: tuple[str, ...] = DEFAULT_ROLE_FIELDS) -> 
         user_name=user.user_name or "",
         # The validated value: the raw one may be the string "false".
         active=user.active is not False,
-        name=dict(data.get("name") or {}),
-        emails=[dict(e) for e in data.get("emails") or []],
+        # The answer's own objects, not copies: a plan holds every Workato user at once.
+        name=data.get("name") or {},
+        emails=data.get("emails") or [],
         roles=roles,
         version=user.meta.version if user.meta is not None else None,
         raw=data,

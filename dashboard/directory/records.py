@@ -39,6 +39,7 @@ PLANNED = (
     "danger",
     "orphan_kind",
 )
+CHUNK = 1000
 # What a person's state returns to when their write did not happen (cancel, stop).
 STATE_BEFORE = {"create": NOT_PROVISIONED, "update": DRIFT, "reactivate": DRIFT, "suspend": DRIFT}
 
@@ -74,6 +75,7 @@ def record_plan(plan: Plan, seen_at: datetime) -> None:
     for chunk in _chunks(moved, 500):
         db.session.execute(update(people).where(people.c.id.in_(chunk)).values(onelogin_id=None))
     inserts, updates = [], []
+    changed = update(people).where(people.c.id == bindparam("_id"))
     for key, decision in wanted.items():
         values = _values(decision, had_by_id.get(decision.onelogin_id, False))
         row = existing.get(key)
@@ -84,11 +86,17 @@ def record_plan(plan: Plan, seen_at: datetime) -> None:
         ):
             error = decision.error or (row.last_error if decision.state == FAILED else None)
             updates.append({"_id": row.id, "seen_at": seen_at, "last_error": error, **values})
+        # Written a thousand at a time: the parameters of 100,000 rows need not coexist.
+        if len(inserts) >= CHUNK:
+            db.session.execute(insert(people), inserts)
+            inserts = []
+        if len(updates) >= CHUNK:
+            db.session.execute(changed, updates)
+            updates = []
     if inserts:
         db.session.execute(insert(people), inserts)
     if updates:
-        statement = update(people).where(people.c.id == bindparam("_id"))
-        db.session.execute(statement, updates)
+        db.session.execute(changed, updates)
 
 
 def mark_pending(run_id: int) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -40,7 +40,7 @@ KNOWN, UNKNOWN = "known", "unknown"  # an orphan: known to OneLogin (without the
 SUSPENDED_IN_ONELOGIN = frozenset({2})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a plan may hold 100,000 of them
 class Decision:
     key: str  # userName, case-folded: the match key
     user_name: str
@@ -149,7 +149,12 @@ def plan(
         if key not in decisions and key not in renamed:
             decisions[key] = _decide_unmatched(workato, known_names, claimed)
 
-    ordered = [decisions[k] for k in sorted(decisions)]
+    # Only a write needs its rendered resource later: a no-op's is let go (100,000 of them
+    # add up).
+    ordered = [
+        d if d.action in WRITES or d.desired is None else replace(d, desired=None)
+        for d in (decisions[k] for k in sorted(decisions))
+    ]
     counts = Counter(d.action for d in ordered)
     return Plan(ordered, {a: counts.get(a, 0) for a in ACTIONS})
 
