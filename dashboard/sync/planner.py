@@ -172,14 +172,12 @@ def _decide_known(
     if not has_app:
         if workato is None or not workato.active:
             return Decision(**base, action=NOOP, state=SUSPENDED, reason="No longer has the app.")
-        return Decision(
-            **base,
-            action=SUSPEND,
-            state=DRIFT,
-            reason="No longer has the Workato app in OneLogin.",
-            changes={"active": [True, False]},
-            request=suspend_request(workato, patch),
-            danger="Active in Workato although OneLogin no longer grants the app.",
+        return _suspend(
+            base,
+            workato,
+            patch,
+            "No longer has the Workato app in OneLogin.",
+            "Active in Workato although OneLogin no longer grants the app.",
         )
     if suspended:
         if workato is None:
@@ -191,14 +189,12 @@ def _decide_known(
             )
         if not workato.active:
             return Decision(**base, action=NOOP, state=SUSPENDED, reason="Suspended on both sides.")
-        return Decision(
-            **base,
-            action=SUSPEND,
-            state=DRIFT,
-            reason="Suspended in OneLogin.",
-            changes={"active": [True, False]},
-            request=suspend_request(workato, patch),
-            danger="Active in Workato although suspended in OneLogin.",
+        return _suspend(
+            base,
+            workato,
+            patch,
+            "Suspended in OneLogin.",
+            "Active in Workato although suspended in OneLogin.",
         )
     if workato is None:
         body = {**without_missing(desired), "active": True}
@@ -236,14 +232,25 @@ def _decide_deleted(user_id: int, workato: ScimUser, patch: bool) -> Decision:
     base = _workato_person(workato) | {"onelogin_id": user_id}
     if not workato.active:
         return Decision(**base, action=NOOP, state=SUSPENDED, reason="Deleted in OneLogin.")
+    return _suspend(
+        base,
+        workato,
+        patch,
+        "Deleted in OneLogin.",
+        "Active in Workato although the user was deleted in OneLogin.",
+    )
+
+
+def _suspend(base: dict, workato: ScimUser, patch: bool, reason: str, danger: str) -> Decision:
+    """The one way a sync suspends: `active: false`, flagged as dangerous until done."""
     return Decision(
         **base,
         action=SUSPEND,
         state=DRIFT,
-        reason="Deleted in OneLogin.",
+        reason=reason,
         changes={"active": [True, False]},
         request=suspend_request(workato, patch),
-        danger="Active in Workato although the user was deleted in OneLogin.",
+        danger=danger,
     )
 
 
