@@ -1,0 +1,328 @@
+"""Sync benchmark (issue 4): N users in the OneLogin simulator, Workato = a real scim2-server
+process, each behind a latency proxy (Workato's also rate-limited), the dashboard on SQLite
+in a temporary folder (or on a fresh PostgreSQL database with --postgres).
+
+    .venv/bin/python bench/sync_bench.py --users 1000,10000 --latency 0.05 --rate 100
+
+Measures the first full provision, a no-op reconcile and a reconcile with 1% drift against
+their lower bounds (README.md). Several sizes run one after the other, each in a fresh
+process, so the peak memory printed for a size is that size's alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import math
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import click  # noqa: E402
+import psycopg  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+
+from bench.throttle_proxy import ThrottleProxy  # noqa: E402
+from dashboard import create_app  # noqa: E402
+from dashboard.connections import service as connections  # noqa: E402
+from dashboard.connections.models import ONELOGIN, SCIM  # noqa: E402
+from dashboard.extensions import db  # noqa: E402
+from dashboard.sandbox.onelogin import OneLoginState, User  # noqa: E402
+from dashboard.sandbox.onelogin_seed import (  # noqa: E402
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    ROLE_FIELDS,
+    WORKATO_APP_ID,
+)
+from dashboard.settings import Settings  # noqa: E402
+from dashboard.setup import service as setup  # noqa: E402
+from dashboard.setup import template  # noqa: E402
+from dashboard.sync import runner, service  # noqa: E402
+from tests.support.onelogin import running  # noqa: E402
+from tests.support.scim_server import ScimServer  # noqa: E402
+from tests.support.sync_world import empty_tenant  # noqa: E402
+
+ACTOR = "bench@example.com"
+ROLES = ("Operator", "Analyst", "Admin")
+ONELOGIN_USERS_PAGE, ONELOGIN_APP_USERS_PAGE = 100, 1000  # the client's page sizes
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", action="append", help="N, or N,M,...; may repeat")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per request (L)")
+    parser.add_argument("--rate", type=float, default=100, help="Workato's limit, req/s (R)")
+    parser.add_argument("--client-rate", type=float, help="DASHBOARD_SYNC_RATE (default: R)")
+    parser.add_argument("--concurrency", type=int, default=8, help="DASHBOARD_SYNC_CONCURRENCY")
+    parser.add_argument("--page-size", type=int, default=100, help="DASHBOARD_SYNC_PAGE_SIZE")
+    parser.add_argument("--drift", type=float, default=0.01, help="share of roles changed")
+    parser.add_argument("--tmp", help="folder for the SQLite database (default: the system's)")
+    parser.add_argument("--postgres", help="admin URL: run on a fresh database there instead")
+    parser.add_argument("--tracemalloc", action="store_true", help="also trace Python memory")
+    parser.add_argument("--only", type=int, help=argparse.SUPPRESS)  # one size, in a child
+    args = parser.parse_args()
+    args.sizes = [int(n) for v in args.users or ["1000"] for n in v.split(",") if n.strip()]
+    args.sizes = [args.only] if args.only else args.sizes
+    args.client_rate = args.rate if args.client_rate is None else args.client_rate
+    return args
+
+
+# --- the two sides -----------------------------------------------------------------------
+
+
+def tenant(n: int) -> OneLoginState:
+    """The demo tenant's app, roles and fields, with n people all holding the Workato app."""
+    state = empty_tenant()
+    state.rate_limit = 10**9  # OneLogin's 5,000 calls/hour is not what is measured here
+    role = next(r for r in state.roles.values() if r.name == "Workato Users")
+    roles = itertools.cycle(ROLES)
+    for i in range(1, n + 1):
+        # Built directly: add_user looks up max(id) each time, quadratic for 100,000.
+        user_id, name = 60000000 + i, f"bench.user{i:06d}"
+        user = User(user_id, name, f"{name}@example.com", "Bench", f"User{i:06d}")
+        user.custom_attributes = {"workato_role": next(roles), "workato_role_test": "Analyst"}
+        state.users[user_id] = user
+    role.user_ids = MemberList(state.users)
+    return state
+
+
+class MemberList(list):
+    """A role's member list whose `in` is a set lookup. The simulator asks `user.id in
+    role.user_ids` for every user it renders: a list scan, quadratic at 100,000 users.
+    This speeds up the stand-in only; the product code measured is unchanged."""
+
+    def __init__(self, items) -> None:
+        super().__init__(items)
+        self.members = set(self)
+
+    def __contains__(self, item) -> bool:
+        return item in self.members
+
+
+def drift(state: OneLoginState, share: float) -> int:
+    """Give every k-th user the next role, so that `share` of them change; how many did."""
+    changed = list(state.users.values())[:: max(1, round(1 / share))]
+    for user in changed:
+        old = user.custom_attributes["workato_role"]
+        user.custom_attributes["workato_role"] = ROLES[(ROLES.index(old) + 1) % len(ROLES)]
+    return len(changed)
+
+
+# --- the dashboard -----------------------------------------------------------------------
+
+
+@contextmanager
+def database(args: argparse.Namespace, folder: Path):
+    if not args.postgres:
+        yield f"sqlite:///{folder / 'dashboard.db'}"
+        return
+    name = f"dashboard_bench_{secrets.token_hex(6)}"
+    with psycopg.connect(args.postgres, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield args.postgres.rsplit("/", 1)[0] + f"/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_app(url: str, folder: Path, args: argparse.Namespace):
+    settings = Settings(
+        SECRET_KEY=secrets.token_urlsafe(32),
+        DATABASE_URL=url,
+        DASHBOARD_SYNC_EXECUTOR="worker",
+        DASHBOARD_SYNC_CONCURRENCY=args.concurrency,
+        DASHBOARD_SYNC_RATE=args.client_rate,
+        DASHBOARD_SYNC_PAGE_SIZE=args.page_size,
+    )
+    # Like a `flask sync ...` command, the benchmark serves no pages, so it needs no SAML
+    # settings: create_app asks for them only outside a click command (_serves_pages).
+    with click.Context(click.Command("sync-bench")):
+        return create_app(settings, instance_path=str(folder / "instance"))
+
+
+def save_connections(onelogin_url: str, scim_url: str, token: str) -> None:
+    connections.save(
+        ONELOGIN,
+        actor=ACTOR,
+        base_url=onelogin_url,
+        secret=DEMO_CLIENT_SECRET,
+        client_id=DEMO_CLIENT_ID,
+        app_id=WORKATO_APP_ID,
+    )
+    connections.save(SCIM, actor=ACTOR, base_url=scim_url, secret=token)
+    setup.save_template(template.default_template(list(ROLE_FIELDS)), ACTOR)
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+
+class Meter:
+    """Wall time of one phase, and what each side received meanwhile."""
+
+    def __init__(self, state: OneLoginState, onelogin: ThrottleProxy, scim: ThrottleProxy):
+        self.state, self.onelogin_proxy, self.scim_proxy = state, onelogin, scim
+
+    def __enter__(self) -> Meter:
+        self.calls0 = self.state.calls.total()
+        self.ol0, self.scim0 = self.onelogin_proxy.snapshot(), self.scim_proxy.snapshot()
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+        self.onelogin = self.state.calls.total() - self.calls0  # as the simulator counts
+        ol, scim = self.onelogin_proxy.snapshot(), self.scim_proxy.snapshot()
+        self.by_method = scim[0] - self.scim0[0]
+        self.scim = self.by_method.total()
+        self.throttled = scim[1] - self.scim0[1]
+        self.ol_served, self.scim_served = ol[2] - self.ol0[2], scim[2] - self.scim0[2]
+
+
+def reconcile(meter: dict) -> dict:
+    """make_plan, then apply and work the run in this process, timed apart."""
+    with Meter(**meter) as plan_meter:
+        run, plan = service.make_plan(ACTOR)
+    with Meter(**meter) as run_meter:
+        if run.total:
+            service.apply(run.id, ACTOR, start=False)
+            run = runner.process(run.id)
+    if run.total and run.status != "succeeded":
+        print(f"  ! run {run.id} ended {run.status}: {run.message}", file=sys.stderr)
+    return {"plan": plan_meter, "run": run_meter, "counts": plan.counts, "writes": run.total}
+
+
+def measure(n: int, args: argparse.Namespace) -> list[tuple]:
+    L, R, c = args.latency, args.rate, args.concurrency
+    logging.disable(logging.INFO)  # alembic's and the simulator's request lines
+    state = tenant(n)
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp, ExitStack() as stack:
+        ol_proxy = ThrottleProxy(stack.enter_context(running(state)), latency=L)
+        stack.enter_context(ol_proxy)
+        scim = stack.enter_context(ScimServer())
+        scim_proxy = stack.enter_context(ThrottleProxy(scim.root_url, latency=L, rate=R))
+        url = stack.enter_context(database(args, Path(tmp)))
+        app = make_app(url, Path(tmp), args)
+        with app.app_context():
+            upgrade()
+            save_connections(ol_proxy.root_url, scim_proxy.root_url + "/v2", scim.token)
+            baseline = rss_mb()
+            if args.tracemalloc:
+                tracemalloc.start()
+            meter = {"state": state, "onelogin": ol_proxy, "scim": scim_proxy}
+            first, noop = reconcile(meter), reconcile(meter)
+            changed = drift(state, args.drift)
+            drifted = reconcile(meter)
+            traced = tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None
+            db.session.remove()
+            db.engine.dispose()
+
+    # What a reconcile must read: OneLogin's token, app, app-user pages and user pages;
+    # Workato's ServiceProviderConfig and user pages (at least one, even when empty).
+    ol_pages = 2 + math.ceil(n / ONELOGIN_APP_USERS_PAGE) + math.ceil(n / ONELOGIN_USERS_PAGE)
+    scim_pages, empty_scim = 1 + max(1, math.ceil(n / args.page_size)), 2
+
+    def reads(m: Meter, scim_pages: int) -> tuple[float, float]:
+        """(bound, floor): both sides read at once, each page one after the other."""
+        return max(ol_pages, scim_pages) * L, max(m.ol_served, m.scim_served)
+
+    def writes(m: Meter, actions: int) -> tuple[float, float]:
+        return max(actions / R, actions * L / c), max(actions / R, m.scim_served / c)
+
+    def total(a: tuple, b: tuple) -> tuple[float, float]:
+        return a[0] + b[0], a[1] + b[1]
+
+    creates, updates = first["counts"]["create"], drifted["writes"]
+    p, r, np_, dp, dr = first["plan"], first["run"], noop["plan"], drifted["plan"], drifted["run"]
+    fp, fr = reads(p, empty_scim), writes(r, creates)
+    dpb, drb = reads(dp, scim_pages), writes(dr, changed)
+    memory = peak_mb()
+    rows = [
+        ("first provision: creates planned", creates, n),
+        ("first provision: plan (s)", p.seconds, *fp),
+        ("first provision: run (s)", r.seconds, *fr),
+        ("first provision: plan + run (s)", p.seconds + r.seconds, *total(fp, fr)),
+        ("first provision: SCIM requests", p.scim + r.scim, empty_scim + n),
+        ("  of which POST /Users", r.by_method["POST"], n),
+        ("  of which answered 429", p.throttled + r.throttled, 0),
+        ("no-op: writes planned", noop["writes"], 0),
+        ("no-op: OneLogin requests", np_.onelogin, ol_pages),
+        ("no-op: SCIM requests", np_.scim, scim_pages),
+        ("no-op: time (s)", np_.seconds, *reads(np_, scim_pages)),
+        (f"drift {args.drift:.0%}: updates planned", updates, changed),
+        ("drift: plan (s)", dp.seconds, *dpb),
+        ("drift: run (s)", dr.seconds, *drb),
+        ("drift: plan + run (s)", dp.seconds + dr.seconds, *total(dpb, drb)),
+        ("drift: SCIM requests", dp.scim + dr.scim, scim_pages + changed),
+        ("  run: " + ", ".join(f"{v} {k}" for k, v in sorted(dr.by_method.items())), None),
+        ("peak RSS, whole process (MB)", memory, 500),
+        ("  RSS before the first plan (MB)", baseline),
+        ("  peak RSS minus that (MB)", memory - baseline),
+    ]
+    if traced is not None:
+        rows.append(("tracemalloc peak during the sync (MB)", traced))
+    return rows
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) / 1024
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# --- output ------------------------------------------------------------------------------
+
+
+def show(n: int, args: argparse.Namespace, rows: list[tuple], took: float) -> None:
+    db_kind = "PostgreSQL" if args.postgres else "SQLite"
+    print(
+        f"\nN = {n:,} users   L = {args.latency:g} s   R = {args.rate:g}/s   client rate = "
+        f"{args.client_rate:g}/s   concurrency = {args.concurrency}   SCIM page = "
+        f"{args.page_size}   {db_kind}   (benchmark took {took:.0f} s)"
+    )
+    print(f"{'metric':<40}{'measured':>11}{'bound':>10}{'ratio':>7}{'floor':>10}{'ratio':>7}")
+    for name, measured, *bounds in rows:
+        line = f"{name:<40}{_fmt(measured):>11}"
+        for bound in bounds:
+            ratio = f"{measured / bound:.2f}" if bound else "-"
+            line += f"{_fmt(bound):>10}{ratio:>7}"
+        print(line.rstrip())
+    print(
+        "ratio = measured / bound. floor = the bound with each request's measured time at the\n"
+        "stand-ins (scim2-server, the OneLogin simulator) added to L. Peak RSS includes the\n"
+        "in-process OneLogin simulator (its N users, its pages) and the proxies."
+    )
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+
+
+def main() -> None:
+    args = arguments()
+    if len(args.sizes) > 1:  # one fresh process per size, so each peak is its own
+        for n in args.sizes:
+            command = [sys.executable, __file__, *sys.argv[1:], "--only", str(n)]
+            subprocess.run(command, check=True)  # noqa: S603
+        return
+    started = time.perf_counter()
+    rows = measure(args.sizes[0], args)
+    show(args.sizes[0], args, rows, time.perf_counter() - started)
+
+
+if __name__ == "__main__":
+    main()
