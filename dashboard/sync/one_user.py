@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flask import current_app
+
 from dashboard import audit
 from dashboard.connections import errors
 from dashboard.connections.scim_models import ScimUser
@@ -78,8 +80,8 @@ def provision(email: str, actor: str) -> OneUser:
         raise service.Refused(
             f"Run {active.id} is {active.status}: provision one user when it has finished."
         )
-    onelogin, scim, app_id = service._clients()
-    template = service._template()
+    onelogin, scim, app_id = service.clients()
+    template = service.scim_json_template()
     steps = iter(TITLES)
 
     def step(ok: bool | None, detail: str) -> None:
@@ -203,7 +205,7 @@ def _provision(result, step, onelogin, scim, app_id, template, actor) -> None:
 def _act(result, step, scim, decision, actor) -> tuple[bool, ScimUser | None]:
     """Send the decision's write; whether it succeeded, and the user Workato answered with
     (None after a 204)."""
-    settings = service._settings()
+    settings = current_app.extensions["dashboard.settings"]
     executor = Executor(
         scim,
         Pace(0),

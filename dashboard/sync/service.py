@@ -93,8 +93,8 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
     holder = current_active()
     if holder is not None:
         raise AlreadyRunning(holder)
-    onelogin, scim, app_id = _clients()
-    template = _template()
+    onelogin, scim, app_id = clients()
+    template = scim_json_template()
     try:
         with onelogin, scim:
             left, right = sources.read_both(
@@ -139,7 +139,8 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
     return run, plan
 
 
-def _clients():
+def clients():
+    """The OneLogin and SCIM clients, and the Workato app's id; NotReady when missing."""
     onelogin = connections.get(ONELOGIN)
     scim = connections.get(SCIM)
     if onelogin is None or scim is None:
@@ -152,7 +153,8 @@ def _clients():
         raise NotReady(f"{exc} Save the secret again on Connections.") from None
 
 
-def _template() -> dict[str, Any]:
+def scim_json_template() -> dict[str, Any]:
+    """The stored SCIM JSON template (or the default one), parsed; NotReady when unusable."""
     stored = setup.current_template()
     body = stored.body if stored else scim_template.default_template(setup.role_fields())
     try:
@@ -439,7 +441,7 @@ def suspend_chosen(names: list[str], actor: str, *, start: bool = True) -> Run:
             "them from OneLogin (suspend or unassign them there)."
         )
     require_scim_enabled()
-    _, scim, _ = _clients()
+    _, scim, _ = clients()
     try:
         with scim:
             decisions = _suspensions(scim, chosen)
