@@ -1,6 +1,6 @@
-"""Sync benchmark (issue 4): N users in the OneLogin simulator, Workato = a real scim2-server
-process, each behind a latency proxy (Workato's also rate-limited), the dashboard on SQLite
-in a temporary folder (or on a fresh PostgreSQL database with --postgres).
+"""Sync benchmark (issue 4): N users in the OneLogin simulator (a child process), Workato = a
+real scim2-server process, each behind a latency proxy (Workato's also rate-limited), the
+dashboard on SQLite in a temporary folder (or on a fresh PostgreSQL database, --postgres).
 
     .venv/bin/python bench/sync_bench.py --users 1000,10000 --latency 0.05 --rate 100
 
@@ -12,7 +12,6 @@ process, so the peak memory printed for a size is that size's alone.
 from __future__ import annotations
 
 import argparse
-import itertools
 import logging
 import math
 import resource
@@ -32,12 +31,12 @@ import click  # noqa: E402
 import psycopg  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
+from bench.tenant import Simulator  # noqa: E402
 from bench.throttle_proxy import ThrottleProxy  # noqa: E402
 from dashboard import create_app  # noqa: E402
 from dashboard.connections import service as connections  # noqa: E402
 from dashboard.connections.models import ONELOGIN, SCIM  # noqa: E402
 from dashboard.extensions import db  # noqa: E402
-from dashboard.sandbox.onelogin import OneLoginState, User  # noqa: E402
 from dashboard.sandbox.onelogin_seed import (  # noqa: E402
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -48,12 +47,9 @@ from dashboard.settings import Settings  # noqa: E402
 from dashboard.setup import service as setup  # noqa: E402
 from dashboard.setup import template  # noqa: E402
 from dashboard.sync import runner, service  # noqa: E402
-from tests.support.onelogin import running  # noqa: E402
 from tests.support.scim_server import ScimServer  # noqa: E402
-from tests.support.sync_world import empty_tenant  # noqa: E402
 
 ACTOR = "bench@example.com"
-ROLES = ("Operator", "Analyst", "Admin")
 ONELOGIN_USERS_PAGE, ONELOGIN_APP_USERS_PAGE = 100, 1000  # the client's page sizes
 
 
@@ -75,47 +71,6 @@ def arguments() -> argparse.Namespace:
     args.sizes = [args.only] if args.only else args.sizes
     args.client_rate = args.rate if args.client_rate is None else args.client_rate
     return args
-
-
-# --- the two sides -----------------------------------------------------------------------
-
-
-def tenant(n: int) -> OneLoginState:
-    """The demo tenant's app, roles and fields, with n people all holding the Workato app."""
-    state = empty_tenant()
-    state.rate_limit = 10**9  # OneLogin's 5,000 calls/hour is not what is measured here
-    role = next(r for r in state.roles.values() if r.name == "Workato Users")
-    roles = itertools.cycle(ROLES)
-    for i in range(1, n + 1):
-        # Built directly: add_user looks up max(id) each time, quadratic for 100,000.
-        user_id, name = 60000000 + i, f"bench.user{i:06d}"
-        user = User(user_id, name, f"{name}@example.com", "Bench", f"User{i:06d}")
-        user.custom_attributes = {"workato_role": next(roles), "workato_role_test": "Analyst"}
-        state.users[user_id] = user
-    role.user_ids = MemberList(state.users)
-    return state
-
-
-class MemberList(list):
-    """A role's member list whose `in` is a set lookup. The simulator asks `user.id in
-    role.user_ids` for every user it renders: a list scan, quadratic at 100,000 users.
-    This speeds up the stand-in only; the product code measured is unchanged."""
-
-    def __init__(self, items) -> None:
-        super().__init__(items)
-        self.members = set(self)
-
-    def __contains__(self, item) -> bool:
-        return item in self.members
-
-
-def drift(state: OneLoginState, share: float) -> int:
-    """Give every k-th user the next role, so that `share` of them change; how many did."""
-    changed = list(state.users.values())[:: max(1, round(1 / share))]
-    for user in changed:
-        old = user.custom_attributes["workato_role"]
-        user.custom_attributes["workato_role"] = ROLES[(ROLES.index(old) + 1) % len(ROLES)]
-    return len(changed)
 
 
 # --- the dashboard -----------------------------------------------------------------------
@@ -169,18 +124,18 @@ def save_connections(onelogin_url: str, scim_url: str, token: str) -> None:
 class Meter:
     """Wall time of one phase, and what each side received meanwhile."""
 
-    def __init__(self, state: OneLoginState, onelogin: ThrottleProxy, scim: ThrottleProxy):
-        self.state, self.onelogin_proxy, self.scim_proxy = state, onelogin, scim
+    def __init__(self, simulator: Simulator, onelogin: ThrottleProxy, scim: ThrottleProxy):
+        self.simulator, self.onelogin_proxy, self.scim_proxy = simulator, onelogin, scim
 
     def __enter__(self) -> Meter:
-        self.calls0 = self.state.calls.total()
+        self.calls0 = self.simulator.ask("calls")
         self.ol0, self.scim0 = self.onelogin_proxy.snapshot(), self.scim_proxy.snapshot()
         self.start = time.perf_counter()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
-        self.onelogin = self.state.calls.total() - self.calls0  # as the simulator counts
+        self.onelogin = self.simulator.ask("calls") - self.calls0  # as the simulator counts
         ol, scim = self.onelogin_proxy.snapshot(), self.scim_proxy.snapshot()
         self.by_method = scim[0] - self.scim0[0]
         self.scim = self.by_method.total()
@@ -204,9 +159,9 @@ def reconcile(meter: dict) -> dict:
 def measure(n: int, args: argparse.Namespace) -> list[tuple]:
     L, R, c = args.latency, args.rate, args.concurrency
     logging.disable(logging.INFO)  # alembic's and the simulator's request lines
-    state = tenant(n)
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp, ExitStack() as stack:
-        ol_proxy = ThrottleProxy(stack.enter_context(running(state)), latency=L)
+        simulator = stack.enter_context(Simulator(n))
+        ol_proxy = ThrottleProxy(simulator.url, latency=L)
         stack.enter_context(ol_proxy)
         scim = stack.enter_context(ScimServer())
         scim_proxy = stack.enter_context(ThrottleProxy(scim.root_url, latency=L, rate=R))
@@ -218,9 +173,9 @@ def measure(n: int, args: argparse.Namespace) -> list[tuple]:
             baseline = rss_mb()
             if args.tracemalloc:
                 tracemalloc.start()
-            meter = {"state": state, "onelogin": ol_proxy, "scim": scim_proxy}
+            meter = {"simulator": simulator, "onelogin": ol_proxy, "scim": scim_proxy}
             first, noop = reconcile(meter), reconcile(meter)
-            changed = drift(state, args.drift)
+            changed = simulator.ask("drift", args.drift)
             drifted = reconcile(meter)
             traced = tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None
             db.session.remove()
@@ -236,7 +191,8 @@ def measure(n: int, args: argparse.Namespace) -> list[tuple]:
         return max(ol_pages, scim_pages) * L, max(m.ol_served, m.scim_served)
 
     def writes(m: Meter, actions: int) -> tuple[float, float]:
-        return max(actions / R, actions * L / c), max(actions / R, m.scim_served / c)
+        paced = actions / R if R else 0.0  # --rate 0: no limit
+        return max(paced, actions * L / c), max(paced, m.scim_served / c)
 
     def total(a: tuple, b: tuple) -> tuple[float, float]:
         return a[0] + b[0], a[1] + b[1]
@@ -301,8 +257,8 @@ def show(n: int, args: argparse.Namespace, rows: list[tuple], took: float) -> No
         print(line.rstrip())
     print(
         "ratio = measured / bound. floor = the bound with each request's measured time at the\n"
-        "stand-ins (scim2-server, the OneLogin simulator) added to L. Peak RSS includes the\n"
-        "in-process OneLogin simulator (its N users, its pages) and the proxies."
+        "stand-ins (scim2-server, the OneLogin simulator) added to L. Peak RSS is this\n"
+        "process's: the dashboard, the bench and its proxies; both stand-ins run apart."
     )
 
 
