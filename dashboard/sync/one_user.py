@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import current_app
-
 from dashboard import audit
 from dashboard.connections import errors
 from dashboard.connections.scim_models import ScimUser
 from dashboard.directory import records
 from dashboard.extensions import db
-from dashboard.sync import compare, planner, service
-from dashboard.sync.executor import SUCCEEDED, Executor, Work
+from dashboard.sync import compare, planner, runner, service
+from dashboard.sync.executor import SUCCEEDED, Work
 from dashboard.sync.models import (
     FAILED,
     ITEM_FAILED,
@@ -205,13 +203,7 @@ def _provision(result, step, onelogin, scim, app_id, template, actor) -> None:
 def _act(result, step, scim, decision, actor) -> tuple[bool, ScimUser | None]:
     """Send the decision's write; whether it succeeded, and the user Workato answered with
     (None after a 204)."""
-    settings = current_app.extensions["dashboard.settings"]
-    executor = Executor(
-        scim,
-        Pace(0),
-        attempts=settings.DASHBOARD_SYNC_ATTEMPTS,
-        backoff_base=settings.DASHBOARD_SYNC_BACKOFF_SECONDS,
-    )
+    executor = runner.executor_for(scim, Pace(0))
     # Recorded before it is sent: a crash meanwhile leaves an item whose outcome is known
     # to be unknown (its run shows as interrupted, and resuming re-checks it).
     now = utcnow()

@@ -68,6 +68,17 @@ def _settings():
     return current_app.extensions["dashboard.settings"]
 
 
+def executor_for(client, pace: Pace) -> Executor:
+    """The executor a run (or provisioning one user) sends with, as configured."""
+    settings = _settings()
+    return Executor(
+        client,
+        pace,
+        attempts=settings.DASHBOARD_SYNC_ATTEMPTS,
+        backoff_base=settings.DASHBOARD_SYNC_BACKOFF_SECONDS,
+    )
+
+
 def process(run_id: int, owner: str | None = None) -> Run | None:
     """Carry out a queued run to its end. None when another process claimed it first."""
     owner = owner or owner_id()
@@ -112,12 +123,7 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
             "The stored SCIM token cannot be decrypted with DASHBOARD_ENCRYPTION_KEY (was a key "
             "dropped too early?): save the token again on Connections, then resume."
         )
-    executor = Executor(
-        client,
-        pace,
-        attempts=settings.DASHBOARD_SYNC_ATTEMPTS,
-        backoff_base=settings.DASHBOARD_SYNC_BACKOFF_SECONDS,
-    )
+    executor = executor_for(client, pace)
     beat_every = settings.DASHBOARD_SYNC_LEASE_SECONDS / 4
     threshold = settings.DASHBOARD_SYNC_FAILURE_THRESHOLD
     width = settings.DASHBOARD_SYNC_CONCURRENCY
