@@ -12,13 +12,20 @@ from werkzeug.wrappers import Request
 
 from dashboard.connections import errors
 from dashboard.connections.http import RetryPolicy
-from dashboard.connections.onelogin import SAML, OneLoginClient, after_cursor
+from dashboard.connections.onelogin import (
+    ROLE_SCOPE,
+    SAML,
+    WRITE_SCOPE,
+    OneLoginClient,
+    after_cursor,
+)
 from dashboard.sandbox.onelogin import MANAGE_USERS, READ_ALL, READ_USERS, OneLoginState
 from dashboard.sandbox.onelogin_seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, WORKATO_APP_ID
 from tests.support.onelogin import refusing_port, running, silent_server
 from tests.support.scim_server import Answer, json_app, serve_wsgi
 
-JONAS, ELENA, AIKO = 52140004, 52140007, 52140009
+JONAS, ELENA, NOAH, AIKO = 52140004, 52140007, 52140008, 52140009
+WORKATO_USERS = 700002  # the seeded role that gives the Workato app to most people
 SECRET_LOOKING = "s3cr3t-Value-that-must-not-leak"
 
 
@@ -258,6 +265,14 @@ def test_users_by_id_with_chosen_fields(client) -> None:
     assert list(client.users(user_ids=[])) == []
 
 
+def test_users_by_name_filters_with_wildcards(client) -> None:
+    """users() passes OneLogin's name filters on: exact but for case, * for any text."""
+    assert [u["id"] for u in client.users(username="JONAS.WEBER")] == [JONAS]
+    assert [u["id"] for u in client.users(firstname="jon*", lastname="*eber")] == [JONAS]
+    assert [u["id"] for u in client.users(email="*jonas.weber*")] == [JONAS]
+    assert list(client.users(lastname="Webe")) == []
+
+
 def test_app_shows_saml_provisioning_and_parameters(client) -> None:
     """app() reads the Workato app: SAML, provisioning on, role parameters and their flags."""
     app = client.app(WORKATO_APP_ID)
@@ -359,6 +374,157 @@ def test_an_answer_missing_what_onelogin_always_sends_is_a_bad_response(client, 
     assert "event types" in problem.message
 
 
+# --- writing to the tenant -------------------------------------------------------------
+
+
+def app_user_ids(client: OneLoginClient) -> list[int]:
+    return [u["id"] for u in client.app_users(WORKATO_APP_ID)]
+
+
+def test_add_to_role_gives_the_app(client, state) -> None:
+    """Adding a user to a role that gives the app assigns the app; ids are sent once each,
+    and an empty list sends nothing."""
+    assert NOAH not in app_user_ids(client)
+    client.add_to_role(WORKATO_USERS, [NOAH, NOAH])
+    assert NOAH in app_user_ids(client)
+    assert state.roles[WORKATO_USERS].user_ids.count(NOAH) == 1
+    client.add_to_role(WORKATO_USERS, [])
+    assert state.calls["add_role_users"] == 1
+
+
+def test_remove_from_role_takes_the_app(client, state) -> None:
+    """Removing a user from every role that gives the app unassigns the app."""
+    assert JONAS in app_user_ids(client)
+    for role in client.app_roles(WORKATO_APP_ID):
+        client.remove_from_role(role["id"], [JONAS])
+    assert JONAS not in app_user_ids(client)
+    assert ELENA in state.roles[WORKATO_USERS].user_ids  # only the users named leave
+    client.remove_from_role(WORKATO_USERS, [])
+    assert state.calls["remove_role_users"] == 2
+
+
+def test_role_change_is_retried_after_a_fault(client, state, sleeps) -> None:
+    """A membership change is safe to repeat, so a 503 is simply retried."""
+    client.check()
+    state.fail_next(503, path=f"/api/2/roles/{WORKATO_USERS}/users")
+    client.add_to_role(WORKATO_USERS, [NOAH])
+    assert state.calls["add_role_users"] == 2
+    assert len(sleeps) == 1
+    assert NOAH in state.app_user_ids(WORKATO_APP_ID)
+
+
+def test_set_status_suspends_and_reactivates(client, state) -> None:
+    """set_status(2) suspends the user in OneLogin and answers the updated user; 1 undoes it."""
+    suspended = client.set_status(JONAS, 2)
+    assert (suspended["id"], suspended["username"], suspended["status"]) == (
+        JONAS,
+        "jonas.weber",
+        2,
+    )
+    assert state.users[JONAS].status == 2
+    assert client.user(JONAS)["status"] == 2
+    assert client.set_status(JONAS, 1)["status"] == 1
+    assert state.users[JONAS].status == 1
+
+
+def test_a_status_onelogin_does_not_have_is_rejected_in_its_words(client, state) -> None:
+    """There is no status 6: OneLogin's 422 reaches the admin with its own reason."""
+    problem = problem_of(lambda: client.set_status(JONAS, 6))
+    assert (problem.kind, problem.status) == (errors.REJECTED, 422)
+    assert "Validation failed" in problem.message
+    assert state.users[JONAS].status == 1
+
+
+def test_delete_user_removes_them_from_users_and_roles(client, state) -> None:
+    """A deleted user is gone from the users, from every role and so from the app."""
+    client.delete_user(JONAS)
+    assert JONAS not in [u["id"] for u in client.users()]
+    for role in client.app_roles(WORKATO_APP_ID):
+        assert JONAS not in [m["id"] for m in client.role_users(role["id"])]
+    assert JONAS not in app_user_ids(client)
+    problem = problem_of(lambda: client.delete_user(JONAS))
+    assert problem.kind == errors.NOT_FOUND
+    assert f"has no user {JONAS}" in problem.message
+
+
+def test_adding_an_unknown_user_to_a_role_is_rejected(client, state) -> None:
+    """A user id OneLogin does not know is refused (422) with OneLogin's words naming it."""
+    problem = problem_of(lambda: client.add_to_role(WORKATO_USERS, [NOAH, 1]))
+    assert problem.kind == errors.REJECTED
+    assert "invalid value in user ids: 1" in problem.message
+    assert NOAH not in state.roles[WORKATO_USERS].user_ids
+
+
+USER_SCOPE_TEXT = '"Manage users" or "Manage All" scope'
+ROLE_SCOPE_TEXT = 'the "Manage All" scope; "Manage users" is not enough'
+WRITES = {
+    "set_status": lambda client, user, role: client.set_status(user, 2),
+    "delete_user": lambda client, user, role: client.delete_user(user),
+    "add_to_role": lambda client, user, role: client.add_to_role(role, [user]),
+    "remove_from_role": lambda client, user, role: client.remove_from_role(role, [user]),
+    "set_custom_attributes": lambda client, user, role: client.set_custom_attributes(
+        user, {"workato_role": "Admin"}
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("write", "scope", "needed"),
+    [
+        ("set_status", READ_ALL, USER_SCOPE_TEXT),
+        ("delete_user", READ_ALL, USER_SCOPE_TEXT),
+        ("add_to_role", READ_ALL, ROLE_SCOPE_TEXT),
+        ("remove_from_role", READ_ALL, ROLE_SCOPE_TEXT),
+        ("add_to_role", MANAGE_USERS, ROLE_SCOPE_TEXT),
+        ("remove_from_role", MANAGE_USERS, ROLE_SCOPE_TEXT),
+    ],
+)
+def test_writes_without_the_scope_name_the_scope_they_need(
+    write, scope, needed, connect, state
+) -> None:
+    """A credential short of a write's scope is told exactly which scope that write needs;
+    nothing changes, and neither the secret nor the token is in the problem."""
+    state.add_credential("narrow", SECRET_LOOKING, scope)
+    before = (state.users[JONAS].status, list(state.roles[WORKATO_USERS].user_ids))
+    client = connect("narrow", SECRET_LOOKING)
+    problem = problem_of(lambda: WRITES[write](client, JONAS, WORKATO_USERS))
+    assert problem.kind == errors.FORBIDDEN
+    assert needed in problem.message
+    assert problem.detail and "scope" in problem.detail  # OneLogin's own words
+    assert (state.users[JONAS].status, state.roles[WORKATO_USERS].user_ids) == before
+    assert JONAS in state.users
+    token = next(iter(state.tokens))
+    for text in (problem.message, problem.detail, str(problem), repr(problem)):
+        assert SECRET_LOOKING not in text
+        assert token not in text
+
+
+def test_the_write_scope_message_names_every_user_write() -> None:
+    """One message serves custom attributes, status and deletion: it names all three."""
+    for words in ("custom attributes", "status", "deleting"):
+        assert words in WRITE_SCOPE
+    assert '"Manage All"' in ROLE_SCOPE and "role" in ROLE_SCOPE
+
+
+@pytest.mark.parametrize(
+    ("write", "user", "role", "missing"),
+    [
+        ("set_status", 1, WORKATO_USERS, "user 1"),
+        ("delete_user", 1, WORKATO_USERS, "user 1"),
+        ("set_custom_attributes", 1, WORKATO_USERS, "user 1"),
+        ("add_to_role", JONAS, 1, "role 1"),
+        ("remove_from_role", JONAS, 1, "role 1"),
+    ],
+)
+def test_a_write_to_a_missing_user_or_role_says_which(write, user, role, missing, client):
+    """A 404 on a write names the user or role OneLogin does not have, not the base URL
+    (the token came from the same one)."""
+    problem = problem_of(lambda: WRITES[write](client, user, role))
+    assert problem.kind == errors.NOT_FOUND
+    assert problem.message.startswith(f"OneLogin API has no {missing} (404; deleted meanwhile?)")
+    assert "base URL" not in problem.message
+
+
 # --- servers that answer what OneLogin would not ---------------------------------------
 
 ACCESS_TOKEN = "access-" + "7f3e9a" * 8
@@ -437,6 +603,20 @@ APPS = "/api/2/apps"
 USER = f"/api/2/users/{JONAS}"
 
 
+@pytest.mark.parametrize("status", [403, 404, 422])
+@pytest.mark.parametrize("write", ["set_status", "delete_user", "add_to_role", "remove_from_role"])
+def test_access_token_echoed_by_a_write_is_redacted(write, status, answering) -> None:
+    """A write whose refusal repeats the Authorization header: the access token is in
+    neither the problem's message (a 404's rewritten one included) nor its detail (S3)."""
+    echoing = echo(status)
+    client = answering({USER: echoing, "/api/2/roles/1/users": echoing})
+    problem = problem_of(lambda: WRITES[write](client, JONAS, 1))
+    assert problem.status == status
+    assert_redacted(problem, ACCESS_TOKEN)
+    if status == 404:
+        assert "deleted meanwhile?" in problem.message
+
+
 @pytest.mark.parametrize(
     ("call", "answers"),
     [
@@ -445,6 +625,8 @@ USER = f"/api/2/users/{JONAS}"
         ("user", {USER: (200, {"id": JONAS, "email": 5})}),
         ("user", {USER: (200, {"id": JONAS, "status": True})}),
         ("user", {USER: (200, {"id": JONAS, "custom_attributes": {"workato_role": {}}})}),
+        ("set_status", {USER: (200, {"id": JONAS, "status": "2"})}),
+        ("set_status", {USER: (200, [{"id": JONAS}])}),
         ("users", {"/api/2/users": (200, [{"id": JONAS, "username": ["jonas"]}])}),
         ("app", {f"{APPS}/1": (200, {"id": 1, "parameters": [["workato_role", {}]]})}),
         ("app", {f"{APPS}/1": (200, {"id": 1, "parameters": {"r": {"label": 1}}})}),
@@ -472,6 +654,7 @@ def test_wrong_shapes_are_bad_responses(call, answers, answering) -> None:
     calls = {
         "users": lambda: list(client.users()),
         "user": lambda: client.user(JONAS),
+        "set_status": lambda: client.set_status(JONAS, 2),
         "app": lambda: client.app(1),
         "user_apps": lambda: client.user_apps(JONAS),
         "app_roles": lambda: client.app_roles(1),

@@ -23,6 +23,7 @@ from openapi_core.validation.exceptions import ValidationError
 from dashboard.sandbox.onelogin import (
     AUTH_ONLY,
     MANAGE_ALL,
+    MANAGE_USERS,
     READ_ALL,
     READ_USERS,
     OneLoginState,
@@ -124,6 +125,9 @@ def test_api_calls_need_a_live_token(api: Api) -> None:
         (READ_ALL, "GET", f"/api/2/apps/{WORKATO_APP_ID}", 200),
         (READ_ALL, "PUT", "/api/1/users/52140001/set_custom_attributes", 403),
         (READ_ALL, "POST", "/api/2/roles/700001/users", 403),
+        (MANAGE_USERS, "POST", "/api/2/roles/700001/users", 403),
+        (READ_ALL, "DELETE", "/api/2/users/52140004", 403),
+        (MANAGE_USERS, "DELETE", "/api/2/users/52140004", 204),
     ],
 )
 def test_credential_scope_limits_what_a_token_may_do(api, scope, method, path, status) -> None:
@@ -235,7 +239,41 @@ def test_user_statuses_follow_onelogin(api: Api, state: OneLoginState) -> None:
     assert api.get("/api/2/users/52140007").json["status"] == 2  # seeded: suspended
     assert api.call("PUT", "/api/2/users/52140001", json={"status": 3}).json["status"] == 3
     assert api.call("PUT", "/api/2/users/52140001", json={"status": 6}).status_code == 422
+    assert api.call("PUT", "/api/2/users/52140001", json={"status": True}).status_code == 422
     assert state.users[52140001].status == 3
+
+
+def test_status_change_answers_the_user_and_moves_updated_at(state: OneLoginState) -> None:
+    """PUT {"status": 2} suspends: the answer is the whole user, updated now; 1 reactivates."""
+    state.clock = lambda: 1_800_000_000.0  # 2027-01-15T08:00:00Z
+    api = Api(state)
+    suspended = api.call("PUT", "/api/2/users/52140004", json={"status": 2}).json
+    assert (suspended["id"], suspended["username"], suspended["status"]) == (
+        52140004,
+        "jonas.weber",
+        2,
+    )
+    assert suspended["updated_at"] == "2027-01-15T08:00:00.000Z"
+    assert suspended["custom_attributes"]["workato_role"] == "admin"  # untouched
+    assert api.get("/api/2/users/52140004").json["status"] == 2
+    assert api.call("PUT", "/api/2/users/52140004", json={"status": 1}).json["status"] == 1
+
+
+def test_deleting_a_user_answers_204_then_404(api: Api, state: OneLoginState) -> None:
+    """DELETE /users/{id} answers 204 with no body; the user is gone from the users, from
+    every role (and so the app) and from OneLogin's provisioning; a second DELETE is a 404."""
+    jonas = 52140004
+    assert jonas in state.app_user_ids(WORKATO_APP_ID)
+    deleted = api.call("DELETE", f"/api/2/users/{jonas}")
+    assert (deleted.status_code, deleted.data) == (204, b"")
+    assert jonas not in [u["id"] for u in api.get("/api/2/users").json]
+    assert all(jonas not in role.user_ids for role in state.roles.values())
+    assert jonas not in state.app_user_ids(WORKATO_APP_ID)
+    assert all(user != jonas for user, _ in state.provisioning)
+    assert api.get(f"/api/2/users/{jonas}").status_code == 404
+    again = api.call("DELETE", f"/api/2/users/{jonas}")
+    assert again.status_code == 404
+    assert again.json == {"error": True, "code": 404, "type": "Not Found", "message": "Not Found"}
 
 
 def test_custom_attributes_are_written_through_v1_and_read_through_v2(api: Api) -> None:
@@ -508,6 +546,14 @@ def patch_known_defects(spec: dict[str, Any]) -> dict[str, Any]:
         "type": "object",
         "additionalProperties": {"$ref": "#/components/schemas/app_parameters"},
     }
+    # Updating a user declares no security at all, though it needs a token with the scope
+    # that deleting one does (OneLogin's docs: "Manage users" or "Manage All").
+    one_user = paths["/api/2/users/{user_id}"]
+    one_user["put"]["security"] = one_user["delete"]["security"]
+    # Adding users to a role that does not exist is a 404, as removing them is; the spec
+    # declares it only for removing.
+    add_members = paths["/api/2/roles/{role_id}/users"]["post"]["responses"]
+    add_members["404"] = _answer({"$ref": "#/components/schemas/altErr"}, "Not Found")
     # v1 paging: cursors and links are null where there is no such page (the spec's example
     # shows the string "null").
     for value in schemas["getEvents_200_response_pagination"]["properties"].values():
@@ -627,6 +673,20 @@ CASES = [
     Case("user missing", "GET", "/api/2/users/1", 404),
     Case("user update", "PUT", "/api/2/users/52140004", body={"status": 2, **SET_ROLE}),
     Case("user update bad status", "PUT", "/api/2/users/52140004", 422, body={"status": 6}),
+    Case("user suspend", "PUT", "/api/2/users/52140004", body={"status": 2}),
+    Case("user update missing", "PUT", "/api/2/users/1", 404, body={"status": 2}),
+    Case(
+        "user update out of scope",
+        "PUT",
+        "/api/2/users/52140004",
+        403,
+        body={"status": 2},
+        scope=READ_ALL,
+    ),
+    Case("user delete", "DELETE", "/api/2/users/52140004", 204),
+    Case("user delete missing", "DELETE", "/api/2/users/1", 404),
+    Case("user delete out of scope", "DELETE", "/api/2/users/52140004", 403, scope=READ_ALL),
+    Case("user delete no token", "DELETE", "/api/2/users/52140004", 401, scope=None),
     Case("user apps", "GET", "/api/2/users/52140009/apps"),
     Case("set attributes", "PUT", "/api/1/users/52140004/set_custom_attributes", body=SET_ROLE),
     Case(
@@ -661,6 +721,16 @@ CASES = [
     Case("add role users", "POST", "/api/2/roles/700002/users", body=[52140008]),
     Case("add unknown role users", "POST", "/api/2/roles/700002/users", 422, body=[1]),
     Case("remove role users", "DELETE", "/api/2/roles/700002/users", 204, body=[52140004]),
+    Case("add users to a missing role", "POST", "/api/2/roles/1/users", 404, body=[52140008]),
+    Case("remove users from a missing role", "DELETE", "/api/2/roles/1/users", 404, body=[1]),
+    Case(
+        "add role users out of scope",
+        "POST",
+        "/api/2/roles/700002/users",
+        403,
+        body=[52140008],
+        scope=MANAGE_USERS,
+    ),
     Case("events", "GET", "/api/1/events", prepare=_many_events),
     Case("events filtered", "GET", "/api/1/events", query={"event_type_id": [25, 26]}),
     Case("events no token", "GET", "/api/1/events", 401, scope=None),
@@ -709,6 +779,7 @@ def _tamper(response: requests.Response, change: Callable[[Any], None]) -> reque
     ("case", "change"),
     [
         ("user", lambda user: user.update(status=6)),
+        ("user suspend", lambda user: user.update(status="2")),
         ("user", lambda user: user.update(provisioning_state="provisioned")),
         ("user", lambda user: user["custom_attributes"].update(workato_role=1)),
         (

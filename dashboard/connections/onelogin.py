@@ -1,4 +1,5 @@
-"""The OneLogin API client: token, users, apps, roles, custom attributes and events.
+"""The OneLogin API client: token, users, apps, roles, custom attributes and events; and the
+writes the dashboard makes (custom attributes, user status, deleting users, role membership).
 
 Plain typed Python, no Flask and no database. Answers are OneLogin's own JSON objects as
 plain dicts (the TypedDicts of onelogin_records name the keys the dashboard relies on), each
@@ -12,11 +13,14 @@ iterating.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -58,10 +62,18 @@ READ_SCOPE = (
     "scope: create one in OneLogin (Developers > API Credentials) and save it on Connections."
 )
 WRITE_SCOPE = (
-    'Changing custom attributes needs an API credential with the "Manage users" or '
-    '"Manage All" scope: create one in OneLogin (Developers > API Credentials) and save it '
-    "on Connections."
+    "Changing users in OneLogin (their custom attributes or status) or deleting them needs an "
+    'API credential with the "Manage users" or "Manage All" scope: create one in OneLogin '
+    "(Developers > API Credentials) and save it on Connections."
 )
+ROLE_SCOPE = (
+    "Adding users to a role or removing them from it (how users are given the app) needs an "
+    'API credential with the "Manage All" scope; "Manage users" is not enough: create one in '
+    "OneLogin (Developers > API Credentials) and save it on Connections."
+)
+# The paths the dashboard writes to, matched on their end (a base URL may have a path).
+ROLE_MEMBERS = re.compile(r"/api/2/roles/(\d+)/users$")
+ONE_USER = re.compile(r"/api/[12]/users/(\d+)(?:/set_custom_attributes)?$")
 TOKEN_MARGIN = 60.0  # seconds before OneLogin's expiry at which a token is renewed
 USERS_PAGE, APP_USERS_PAGE = 100, 1000  # OneLogin's largest pages for each
 SAML = 2  # an App's auth_method
@@ -123,11 +135,15 @@ class OneLoginClient(ApiClient):
         fields: Iterable[str] | None = None,
         *,
         email: str | None = None,
+        username: str | None = None,
+        firstname: str | None = None,
+        lastname: str | None = None,
     ) -> Iterator[User]:
-        """Users, all or those with `user_ids`, or with `email` (OneLogin's exact filter)."""
+        """Users, all or those with `user_ids`, or matching `email`, `username`, `firstname`
+        or `lastname` (OneLogin's filters: ignoring case, exact unless * stands for any text)."""
         params: dict[str, Any] = {"limit": USERS_PAGE}
-        if email is not None:
-            params["email"] = email
+        named = {"email": email, "username": username, "firstname": firstname, "lastname": lastname}
+        params |= {name: value for name, value in named.items() if value is not None}
         if user_ids is not None:
             params["user_ids"] = ",".join(str(i) for i in user_ids)
             if not params["user_ids"]:
@@ -174,6 +190,31 @@ class OneLoginClient(ApiClient):
             )
             raise self._http.scrub(problem)
 
+    def set_status(self, user_id: int, status: int) -> User:
+        """Set the user's OneLogin status (1 active, 2 suspended: how the dashboard
+        deactivates a user and takes it back) and answer the user as OneLogin now holds it.
+        Safe to retry: the PUT overwrites."""
+        path = f"/api/2/users/{user_id}"
+        body = self._http.json(self._call("PUT", path, json={"status": status}))
+        return self._read("the updated user", read_user, body)
+
+    def delete_user(self, user_id: int) -> None:
+        """Delete the user in OneLogin for good (it leaves every role, and so every app).
+        Retried after a transient failure like any call: if the first try had gone through,
+        the retry meets a 404, whose problem (kind not_found) says the user is gone."""
+        self._call("DELETE", f"/api/2/users/{user_id}")
+
+    def add_to_role(self, role_id: int, user_ids: Iterable[int]) -> None:
+        """Give the users the role, and with it the role's apps. The body is a bare JSON array
+        of ids (DESIGN.md §2). Safe to retry: a member added twice is still one member."""
+        self._change_members("POST", role_id, user_ids)
+
+    def remove_from_role(self, role_id: int, user_ids: Iterable[int]) -> None:
+        """Take the role, and the apps it gives, from the users. A bare JSON array of ids, as
+        for adding (DESIGN.md §2; the spec's request schema, {"user_id": [...]}, disagrees).
+        Safe to retry."""
+        self._change_members("DELETE", role_id, user_ids)
+
     def app_roles(self, app_id: int) -> list[Role]:
         """The roles that give the app; assigning one is how a user gets it."""
         pages = self._pages("/api/2/roles", {"app_id": app_id, "limit": USERS_PAGE})
@@ -209,6 +250,11 @@ class OneLoginClient(ApiClient):
 
     def _get(self, path: str, **params: Any) -> Any:
         return self._http.json(self._call("GET", path, params=params))
+
+    def _change_members(self, method: str, role_id: int, user_ids: Iterable[int]) -> None:
+        ids = list(dict.fromkeys(user_ids))
+        if ids:  # nothing to change: no call (OneLogin may refuse an empty array)
+            self._call(method, f"/api/2/roles/{role_id}/users", json=ids)
 
     def _pages(self, path: str, params: dict[str, Any]) -> Iterator[Any]:
         """Every item of a v2 list, following the After-Cursor header page by page."""
@@ -275,14 +321,21 @@ class OneLoginClient(ApiClient):
         return token, lifetime
 
     def _describe(self, response: requests.Response) -> errors.ConnectionProblem:
+        """A failed answer in OneLogin's terms: a 403 names the scope this very call needs,
+        and a 404 on a write names the user or role that is missing."""
         method = response.request.method if response.request is not None else "GET"
-        return errors.from_response(
+        path = urlsplit(response.url or "").path
+        role = ROLE_MEMBERS.search(path)
+        problem = errors.from_response(
             SERVICE,
             response,
             unauthorized=UNAUTHORIZED,
-            forbidden=READ_SCOPE if method == "GET" else WRITE_SCOPE,
+            forbidden=READ_SCOPE if method == "GET" else ROLE_SCOPE if role else WRITE_SCOPE,
             detail=onelogin_message(response),  # Http redacts any secret in it
         )
+        if problem.kind == errors.NOT_FOUND and method != "GET":
+            return _missing(problem, role, ONE_USER.search(path)) or problem
+        return problem
 
     @staticmethod
     def _read(what: str, build: Callable[[Any], Any], data: Any) -> Any:
@@ -296,6 +349,27 @@ class OneLoginClient(ApiClient):
             ) from None
         except (KeyError, TypeError, ValueError, AttributeError):
             raise errors.bad_response(SERVICE, f"{what} without the expected fields") from None
+
+
+def _missing(
+    problem: errors.ConnectionProblem, role: re.Match[str] | None, user: re.Match[str] | None
+) -> errors.ConnectionProblem | None:
+    """A 404 on a write to one role or user, told as that role or user being gone (None for
+    another path). Not the base URL: the token came from the same one a moment before."""
+    said = f" {SERVICE} said: {problem.detail}" if problem.detail else ""
+    if role:
+        message = (
+            f"{SERVICE} has no role {role[1]} (404; deleted meanwhile?): check the roles that "
+            "give the app in OneLogin (Users > Roles) and try again."
+        )
+    elif user:
+        message = (
+            f"{SERVICE} has no user {user[1]} (404; deleted meanwhile?): refresh the users "
+            "and try again."
+        )
+    else:
+        return None
+    return replace(problem, message=message + said)
 
 
 def _seconds(value: Any) -> float | None:

@@ -175,6 +175,14 @@ class OneLoginState:
         self.set_custom_attributes(user_id, roles)
         return self.users[user_id]
 
+    def remove_user(self, user_id: int) -> None:
+        """Delete the user as OneLogin does: gone from every role (and so from every app), and
+        OneLogin's provisioning record of it with it. Events about it stay: they are history."""
+        del self.users[user_id]
+        for role in self.roles.values():
+            role.user_ids = [i for i in role.user_ids if i != user_id]
+        self.provisioning = {k: v for k, v in self.provisioning.items() if k[0] != user_id}
+
     def set_custom_attributes(self, user_id: int, values: dict[str, str | None]) -> None:
         unknown = set(values) - set(self.attribute_names())
         if unknown:

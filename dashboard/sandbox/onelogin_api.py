@@ -143,18 +143,32 @@ def get_user(state: OneLoginState, user_id: int) -> Response:
 
 @route("/api/2/users/<int:user_id>", FLAT, WRITE_USERS_SCOPES, "PUT")
 def update_user(state: OneLoginState, user_id: int) -> Response:
+    """Change the fields given (the dashboard sends `status` to suspend or reactivate) and
+    answer the whole user, as OneLogin does; any change moves updated_at."""
     user, body = find(state.users, user_id), body_json()
     if not isinstance(body, dict):
         raise Refusal(400, "Input JSON is not valid")
-    if body.get("status", 1) not in USER_STATUSES:
-        raise Refusal(422, f"Validation failed: status {body['status']!r} is not valid")
+    status = body.get("status", user.status)
+    if type(status) is not int or status not in USER_STATUSES:  # a JSON true is not 1
+        raise Refusal(422, f"Validation failed: status {status!r} is not valid")
     values = body.get("custom_attributes") or {}
+    if not isinstance(values, dict) or not all(isinstance(v, str | None) for v in values.values()):
+        raise Refusal(400, "Input JSON is not valid")
     if set(values) - set(state.attribute_names()):
         raise Refusal(422, "Validation failed: unknown custom attribute")
     for name in ("firstname", "lastname", "email", "username", "status"):
         setattr(user, name, body.get(name, getattr(user, name)))
     state.set_custom_attributes(user_id, values)
+    user.updated_at = stamp(state.clock())
     return jsonify(user_json(state, user))
+
+
+@route("/api/2/users/<int:user_id>", FLAT, WRITE_USERS_SCOPES, "DELETE")
+def delete_user(state: OneLoginState, user_id: int) -> Response:
+    """OneLogin's deleteUser2: 204 and no body; the user leaves every role with it."""
+    find(state.users, user_id)
+    state.remove_user(user_id)
+    return Response(status=204)
 
 
 @route("/api/1/users/<int:user_id>/set_custom_attributes", V1, WRITE_USERS_SCOPES, "PUT")
