@@ -3,10 +3,10 @@ small check function over the gathered facts. Item ids are stable (JSON, monitor
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dashboard.directory.roles import did_you_mean
 from dashboard.setup import template as scim_template
 from dashboard.setup.facts import Facts, Missing, absent
 
@@ -236,11 +236,8 @@ def role_values_known(facts: Facts, ctx: Context) -> Outcome:
 
 
 def _did_you_mean(value: str, roles: list[str]) -> str:
-    for role in roles:
-        if role.lower() == value.lower():
-            return f" (did you mean “{role}”?)"
-    close = difflib.get_close_matches(value, roles, n=1)
-    return f" (did you mean “{close[0]}”?)" if close else ""
+    meant = did_you_mean(value, roles)
+    return f" (did you mean “{meant}”?)" if meant else ""
 
 
 def users_in_sync(facts: Facts, ctx: Context) -> Outcome:
