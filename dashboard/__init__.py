@@ -139,10 +139,12 @@ def setup_vault(app: Flask, settings: Settings) -> None:
 
 def setup_commands(app: Flask) -> None:
     from dashboard.connections.cli import group as connections
+    from dashboard.directory.cli import group as roles
     from dashboard.setup.cli import group as setup
     from dashboard.sync.cli import group as sync
 
     app.cli.add_command(connections)
+    app.cli.add_command(roles)
     app.cli.add_command(setup)
     app.cli.add_command(sync)
 
@@ -221,6 +223,7 @@ def setup_security_headers(app: Flask) -> None:
 def setup_blueprints(app: Flask, settings: Settings) -> None:
     from dashboard.auth.routes import bp as auth_bp
     from dashboard.connections.routes import bp as connections_bp
+    from dashboard.directory.role_routes import bp as roles_bp
     from dashboard.directory.routes import bp as directory_bp
     from dashboard.pages.routes import bp as pages_bp
     from dashboard.setup.routes import bp as setup_bp
@@ -231,6 +234,7 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(connections_bp)
     app.register_blueprint(setup_bp)
     app.register_blueprint(directory_bp)
+    app.register_blueprint(roles_bp)
     app.register_blueprint(sync_bp)
     if settings.DASHBOARD_DEMO:  # the sandbox never exists outside demo mode
         from dashboard.sandbox.console import bp as console_bp

@@ -112,7 +112,7 @@ def test_the_users_page_says_when_it_was_read_and_how_many_need_attention(admin_
     assert re.search(r'Total <span class="count">6</span>', summary)
     assert re.search(r'need attention: <span class="count">2</span>', summary)
     assert 'placeholder="Name or email"' in body
-    assert '<th scope="col">Workato role (OneLogin)</th>' in body
+    assert '<th scope="col">Workato roles (OneLogin)</th>' in body
 
 
 def test_details_show_the_warning_alone_and_nothing_for_users_in_sync(admin_client, world):
@@ -208,7 +208,9 @@ def test_the_person_page_shows_both_sides_drift_and_danger(admin_client, app, wo
     body = grace.get_data(as_text=True)
     assert "<strong>Attention:</strong> Active in Workato although suspended in OneLogin." in body
     assert "Suspended" in body  # OneLogin's status
-    assert "Provision now" in body and "Suspend in Workato" not in body  # not an orphan
+    assert "Provision now" in body and "Remove app access" in body
+    # Suspending directly is offered, and says OneLogin (which suspended her) agrees.
+    assert "Suspend in Workato" in body and "next sync reactivates" not in body
     assert admin_client.get("/users/999999").status_code == 404
 
 
@@ -243,25 +245,26 @@ def test_an_orphan_is_suspended_only_with_the_explicit_tick(admin_client, app, w
     assert "possibly a leaver" in page and "Attention:" in page
     assert 'name="understood" value="yes" required' in page
 
-    refused = post(admin_client, f"/users/{hedy}/suspend")
+    refused = post(admin_client, f"/users/{hedy}/workato", active="false")
     assert refused.status_code == 303 and refused.location == f"/users/{hedy}"
     assert "Tick “I understand”" in admin_client.get(f"/users/{hedy}").get_data(as_text=True)
     assert world.workato_user("hedy.lamarr@example.com")["active"] is True
 
-    done = post(admin_client, f"/users/{hedy}/suspend", understood="yes")
-    assert done.status_code == 303 and done.location == f"/users/{hedy}"  # back to the person
-    with app.app_context():
-        run_id = runs.latest().id
-        runner.process(run_id)
+    done = post(admin_client, f"/users/{hedy}/workato", htmx=True, active="false", understood="yes")
+    body = done.get_data(as_text=True)
+    assert done.status_code == 200 and "Suspend in Workato: done" in body
+    steps = re.findall(r'<li class="step step-(\w+)">.*?<strong>([^<]+)</strong>', body)
+    assert steps == [("ok", "Find in Workato"), ("ok", "Act"), ("ok", "Read back")]
     assert world.workato_user("hedy.lamarr@example.com")["active"] is False
-    page = admin_client.get(done.location).get_data(as_text=True)
-    message = re.search(r'<p class="flash flash-success" role="status">(.*?)</p>', page).group(1)
-    assert message == (
-        f'Suspending hedy.lamarr@example.com in Workato: <a href="/sync/runs/{run_id}">'
-        f"run {run_id}</a>."
-    )
+    # Now suspended, the page offers reactivation; the write is a run with its exchange.
+    assert "Reactivate in Workato" in body and "Suspended" in body
+    run_id = int(re.search(r'href="/sync/runs/(\d+)"', body).group(1))
     run_page = admin_client.get(f"/sync/runs/{run_id}").get_data(as_text=True)
-    assert "Suspend chosen orphans" in run_page and "Succeeded" in run_page
+    assert "Succeeded" in run_page and "PATCH" in run_page
+
+    again = post(admin_client, f"/users/{hedy}/workato", htmx=True, active="true", understood="yes")
+    assert "Reactivate in Workato: done" in again.get_data(as_text=True)
+    assert world.workato_user("hedy.lamarr@example.com")["active"] is True
 
 
 def test_a_viewer_reads_but_cannot_provision_or_suspend(viewer_client, app, world):
@@ -269,5 +272,5 @@ def test_a_viewer_reads_but_cannot_provision_or_suspend(viewer_client, app, worl
     page = viewer_client.get(f"/users/{hedy}").get_data(as_text=True)
     assert "Provision now" not in page and "Suspend in Workato" not in page
     assert post(viewer_client, f"/users/{hedy}/provision").status_code == 403
-    assert post(viewer_client, f"/users/{hedy}/suspend", understood="yes").status_code == 403
+    assert post(viewer_client, f"/users/{hedy}/workato", understood="yes").status_code == 403
     assert world.workato_user("hedy.lamarr@example.com")["active"] is True

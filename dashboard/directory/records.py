@@ -16,7 +16,15 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from dashboard.connections.scim_models import ScimUser
 from dashboard.directory.models import Person
 from dashboard.extensions import db
-from dashboard.sync.planner import DRIFT, FAILED, IN_SYNC, NOT_PROVISIONED, SUSPENDED, Plan
+from dashboard.sync.planner import (
+    DRIFT,
+    FAILED,
+    IN_SYNC,
+    NOT_PROVISIONED,
+    ORPHANED,
+    SUSPENDED,
+    Plan,
+)
 
 people = Person.__table__
 # The columns a plan decides; compared to skip unchanged rows.
@@ -44,14 +52,15 @@ CHUNK = 1000
 STATE_BEFORE = {"create": NOT_PROVISIONED, "update": DRIFT, "reactivate": DRIFT, "suspend": DRIFT}
 
 
-def had_app() -> dict[int, str]:
-    """OneLogin id -> key of everyone seen with the app in an earlier plan."""
-    rows = db.session.execute(
-        select(people.c.onelogin_id, people.c.key).where(
-            people.c.had_app.is_(True), people.c.onelogin_id.is_not(None)
-        )
+def had_app(onelogin_id: int | None = None) -> dict[int, str]:
+    """OneLogin id -> key of everyone (or of the one person) seen with the app in an
+    earlier plan."""
+    query = select(people.c.onelogin_id, people.c.key).where(
+        people.c.had_app.is_(True), people.c.onelogin_id.is_not(None)
     )
-    return {onelogin_id: key for onelogin_id, key in rows}
+    if onelogin_id is not None:
+        query = query.where(people.c.onelogin_id == onelogin_id)
+    return {found: key for found, key in db.session.execute(query)}
 
 
 def record_plan(plan: Plan, seen_at: datetime) -> None:
@@ -194,3 +203,20 @@ def record_one(decision, seen_at: datetime) -> None:
         db.session.execute(insert(people).values(key=decision.key, **values))
     else:
         db.session.execute(update(people).where(people.c.id == existing.id).values(**values))
+
+
+def state_of(key: str) -> str | None:
+    return db.session.scalar(select(people.c.state).where(people.c.key == key))
+
+
+def keep_orphaned(key: str) -> None:
+    """An orphan an admin reactivated in Workato is still an orphan (OneLogin does not grant
+    the app), not "in sync". The caller commits."""
+    db.session.execute(
+        update(people)
+        .where(people.c.key == key)
+        .values(
+            state=ORPHANED,
+            reason="Reactivated in Workato by an admin; OneLogin does not grant the app.",
+        )
+    )

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from markupsafe import Markup
 
 from dashboard import error_page
-from dashboard.directory import service
+from dashboard.directory import access, edits, live, roles, service
 from dashboard.directory.models import Person
 from dashboard.htmx import is_htmx
 from dashboard.sync import one_user
@@ -64,6 +63,8 @@ def users():
         today=utcnow().date(),
         roles=service.roles(),
         states=STATES,
+        role_fields=edits.role_fields(),
+        known=roles.catalog(remote=False),
         **context,
     )
 
@@ -79,15 +80,38 @@ def _person_context(person: Person, **extra) -> dict:
     return {
         "person": person,
         "items": service.items_for(person),
+        "timeline": service.timeline(person),
         "orphan": person.state == ORPHANED,
+        "role_fields": edits.role_fields(),
+        "known": roles.catalog(remote=False),
+        "values": {f: (person.roles or {}).get(f) for f in edits.role_fields()},
+        "problems": {},
+        "place": "page",
         "section": "users",
         **extra,
     }
 
 
+def _show(person_id: int, **extra):
+    """The person's page (or, for htmx, its body) after an action, with its outcome."""
+    person = _person_or_404(person_id)
+    context = _person_context(person, **extra)
+    if is_htmx():
+        return render_template("directory/_person.html", **context)
+    return render_template("directory/person.html", **context)
+
+
 @bp.get("/<int:person_id>")
 def person(person_id: int) -> str:
     return render_template("directory/person.html", **_person_context(_person_or_404(person_id)))
+
+
+@bp.get("/<int:person_id>/live")
+def live_view(person_id: int) -> str:
+    """Both sides read now: on demand, never on page view."""
+    person = _person_or_404(person_id)
+    found = live.read(person, edits.role_fields())
+    return render_template("directory/_live.html", person=person, live=found)
 
 
 @bp.post("/<int:person_id>/provision")
@@ -97,35 +121,92 @@ def provision(person_id: int):
     focuses it after the swap, a browser on load), so a screen reader reads them next."""
     person = _person_or_404(person_id)
     try:
-        result = one_user.provision(person.email or person.user_name, current_user.actor)
+        result = one_user.provision(
+            person.email or person.user_name,
+            current_user.actor,
+            known=(person.onelogin_id, person.user_name) if person.onelogin_id else None,
+        )
     except (sync.NotReady, sync.Refused) as exc:
         return _refused(person, str(exc), 409)
-    person = service.get(person_id) or person  # the row is rewritten by the provisioning
-    context = _person_context(person, result=result)
-    if is_htmx():
-        return render_template("directory/_person.html", **context)
-    return render_template("directory/person.html", **context)
+    return _show(person_id, result=result, result_title="Provision now")
 
 
-@bp.post("/<int:person_id>/suspend")
-def suspend(person_id: int):
-    """Suspend an orphan in Workato: an admin's explicit choice, never the sync's."""
+@bp.post("/<int:person_id>/workato")
+def set_workato_active(person_id: int):
+    """Suspend or reactivate the Workato account directly: for an orphan, or while OneLogin
+    is unreachable. An admin's explicit choice, confirmed by ticking "I understand"."""
     person = _person_or_404(person_id)
+    active = request.form.get("active") == "true"
     if request.form.get("understood") != "yes":
-        return _refused(person, "Tick “I understand” to suspend this Workato user.", 400)
+        return _refused(person, "Tick “I understand” first.", 400)
     try:
-        run = sync.suspend_chosen([person.user_name], current_user.actor)
-    except sync.AlreadyRunning as exc:
-        message = f"Run {exc.run.id} is {exc.run.status}: try again when it has finished."
-        return _refused(person, message, 409)
-    except sync.AlreadyDone as exc:
-        flash(str(exc), "success")
-        return redirect(url_for(".person", person_id=person.id), 303)
-    except (sync.Refused, sync.NotReady) as exc:
+        result = one_user.set_active(person.user_name, person.key, active, current_user.actor)
+    except (sync.NotReady, sync.Refused) as exc:
         return _refused(person, str(exc), 409)
-    link = Markup('<a href="{}">run {}</a>').format(url_for("sync.run", run_id=run.id), run.id)
-    flash(Markup("Suspending {} in Workato: {}.").format(person.user_name, link), "success")
-    return redirect(url_for(".person", person_id=person.id), 303)
+    title = "Reactivate in Workato" if active else "Suspend in Workato"
+    return _show(person_id, result=result, result_title=title)
+
+
+@bp.post("/<int:person_id>/deprovision")
+def deprovision(person_id: int):
+    """Remove access in OneLogin (one of the walkthrough's three ways), then reconcile the
+    person so their Workato account is suspended, and show what happened."""
+    person = _person_or_404(person_id)
+    method = request.form.get("method", "")
+    if request.form.get("understood") != "yes":
+        return _refused(person, "Tick “I understand” first.", 400)
+    try:
+        done = access.deprovision(
+            person, method, current_user.actor, request.form.get("typed_email", "")
+        )
+    except (access.AccessRefused, sync.NotReady, sync.Refused) as exc:
+        return _refused(person, str(exc), 409)
+    title = {
+        access.REMOVE_APP: "Remove app access",
+        access.DEACTIVATE: "Deactivate in OneLogin",
+        access.DELETE: "Delete in OneLogin",
+    }[method]
+    return _show(person_id, result=done.result, result_title=title, done=done)
+
+
+@bp.get("/grant")
+def grant_page():
+    """Give a OneLogin user the Workato app: find them, choose a role that grants it."""
+    q = request.args.get("q", "").strip()[:100]
+    context: dict = {"q": q, "section": "users", "candidates": [], "problem": None}
+    try:
+        context["roles"] = access.app_roles()
+        context["candidates"] = access.search(q) if q else []
+    except (access.AccessRefused, sync.NotReady) as exc:
+        context["roles"], context["problem"] = [], str(exc)
+    if is_htmx():
+        return render_template("directory/_candidates.html", **context)
+    return render_template("directory/grant.html", **context)
+
+
+@bp.post("/grant")
+def grant():
+    try:
+        onelogin_id = int(request.form.get("onelogin_id", ""))
+        role_id = int(request.form.get("role_id", ""))
+    except ValueError:
+        return error_page("Not done", "Choose a user and a OneLogin role.", 400)
+    try:
+        done = access.grant(onelogin_id, role_id, current_user.actor)
+    except (access.AccessRefused, sync.NotReady, sync.Refused) as exc:
+        return error_page("Not done", str(exc), 409)
+    target = service.by_onelogin_id(onelogin_id)
+    if target is None:
+        return render_template(
+            "directory/grant.html",
+            q="",
+            candidates=[],
+            roles=[],
+            problem=None,
+            done=done,
+            section="users",
+        )
+    return _show(target.id, result=done.result, result_title="Give access", done=done)
 
 
 def _refused(person: Person, message: str, status: int):
@@ -133,6 +214,14 @@ def _refused(person: Person, message: str, status: int):
         return error_page("Not done", message, status)
     flash(message, "error")
     return redirect(url_for(".person", person_id=person.id), 303)
+
+
+@bp.app_template_filter("role_label")
+def role_label(field: str) -> str:
+    """A role field's short label in a table: its environment, or the field's own name."""
+    return {"workato_role": "role", "workato_role_test": "test", "workato_role_prod": "prod"}.get(
+        field, field
+    )
 
 
 @bp.app_template_filter("scim_path")

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, select
 
+from dashboard.audit.models import AuditEntry
 from dashboard.directory.models import Person
 from dashboard.extensions import db
 from dashboard.sync.models import PLANNED, Item, Run
@@ -22,6 +23,7 @@ PAGE_SIZE = 50
 NO_ROLE = "-"  # the role filter's value for people without a workato_role
 MAX_ROLES = 200  # role names offered in the filter
 ITEMS_PER_PERSON = 20
+TIMELINE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,15 @@ def roles() -> list[str]:
 
 
 def page(filters: Filters, size: int = PAGE_SIZE) -> Page:
-    query = select(Person)
+    query = _filtered(select(Person), filters)
+    if filters.after:
+        query = query.where(Person.key > filters.after)
+    found = list(db.session.scalars(query.order_by(Person.key).limit(size + 1)))
+    more = len(found) > size
+    return Page(found[:size], found[size - 1].key if more else None)
+
+
+def _filtered(query, filters: Filters):
     if filters.state:
         query = query.where(Person.state == filters.state)
     if filters.role == NO_ROLE:
@@ -106,11 +116,7 @@ def page(filters: Filters, size: int = PAGE_SIZE) -> Page:
                 Person.display_name.icontains(filters.q, autoescape=True),
             )
         )
-    if filters.after:
-        query = query.where(Person.key > filters.after)
-    found = list(db.session.scalars(query.order_by(Person.key).limit(size + 1)))
-    more = len(found) > size
-    return Page(found[:size], found[size - 1].key if more else None)
+    return query
 
 
 def get(person_id: int) -> Person | None:
@@ -146,3 +152,34 @@ def ids(keys: list[str]) -> dict[str, int]:
         return {}
     query = select(Person.key, Person.id).where(Person.key.in_(keys))
     return {key: value for key, value in db.session.execute(query)}
+
+
+def matching_ids(filters: Filters, limit: int) -> list[int]:
+    """Every person the filters match (not one page), by key; at most `limit`."""
+    query = _filtered(select(Person.id), filters).order_by(Person.key).limit(limit)
+    return list(db.session.scalars(query))
+
+
+def timeline(person: Person, limit: int = TIMELINE_SIZE) -> list[AuditEntry]:
+    """The audit entries about this person (by email or userName), newest first."""
+    names = {n for n in (person.email, person.user_name) if n}
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.target_user.in_(names))
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
+
+
+def by_onelogin_id(onelogin_id: int) -> Person | None:
+    return db.session.scalar(select(Person).where(Person.onelogin_id == onelogin_id))
+
+
+def get_many(ids: list[int]) -> list[Person]:
+    """The people with these ids, by key (unknown ids left out)."""
+    found: list[Person] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found += db.session.scalars(select(Person).where(Person.id.in_(chunk)))
+    return sorted(found, key=lambda p: p.key)

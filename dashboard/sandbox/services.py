@@ -71,13 +71,16 @@ def mount(app: Flask, base_url: str) -> Sandbox:
     state.credentials.pop(DEMO_CLIENT_ID, None)
     state.add_credential(credentials["onelogin_client_id"], credentials["onelogin_client_secret"])
     scim = workato_scim.create_workato_scim_app(credentials["scim_token"])
-    workato_seed.load(scim, credentials["scim_token"], workato_seed.workato_users(state))
+    seeded = workato_seed.workato_users(state)
+    workato_seed.load(scim, credentials["scim_token"], seeded)
     app.wsgi_app = DispatcherMiddleware(
         app.wsgi_app,
         {
             ONELOGIN_PATH: onelogin_api.create_app(state),
             SCIM_PATH: scim,
-            WORKATO_API_PATH: workato_api.create_app(credentials["workato_api_token"]),
+            WORKATO_API_PATH: workato_api.create_app(
+                credentials["workato_api_token"], members=workato_seed.members(seeded)
+            ),
         },
     )
     sandbox = Sandbox(base_url, state, credentials)

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 from werkzeug.test import Client
 
-from dashboard.connections.scim_models import build_user
+from dashboard.connections.scim_models import WORKATO_ROLE, build_user
 from dashboard.sandbox.onelogin import OneLoginState
 from dashboard.sandbox.onelogin_seed import PROVISIONED, ROLE_FIELDS, SUSPENDED_IN_APP
 
 OWNER = {"email": "workspace.owner@example.com", "given": "Workspace", "family": "Owner"}
 # Every n-th provisioned person was changed in OneLogin since: Workato holds an older role.
 DRIFT_EVERY = 23
+# Provisioned, but never accepted Workato's invitation (the walkthrough's troubleshooting
+# case: an existing Workato account with the same email).
+NOT_JOINED = "grace.kim@example.com"
+ENVIRONMENTS = (
+    ("workato_role", "dev"),
+    ("workato_role_test", "test"),
+    ("workato_role_prod", "prod"),
+)
 
 
 def workato_users(state: OneLoginState) -> list[dict]:
@@ -44,6 +52,42 @@ def workato_users(state: OneLoginState) -> list[dict]:
         )
     )
     return users
+
+
+def members(users: list[dict]) -> list[dict]:
+    """The workspace's members as Workato's developer API lists them: everyone active in
+    Workato who accepted the invitation, with their role in each environment."""
+    found = []
+    for number, user in enumerate(users, start=1):
+        email = user["userName"]
+        if not user.get("active", True) or email == NOT_JOINED:
+            continue
+        roles = user.get(WORKATO_ROLE) or {}
+        found.append(
+            {
+                "id": 20000 + number,
+                "grant_type": "team",
+                "name": " ".join(
+                    filter(
+                        None,
+                        (
+                            (user.get("name") or {}).get("givenName"),
+                            (user.get("name") or {}).get("familyName"),
+                        ),
+                    )
+                ),
+                "email": email,
+                "external_id": None,
+                "role_name": roles.get("workato_role"),
+                "env_roles": [
+                    {"environment_type": env, "name": roles[field]}
+                    for field, env in ENVIRONMENTS
+                    if roles.get(field)
+                ],
+                "time_zone": "UTC",
+            }
+        )
+    return found
 
 
 def load(scim_app, token: str, users: list[dict]) -> None:

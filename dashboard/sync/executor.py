@@ -21,7 +21,7 @@ from dashboard.connections.scim import ScimClient
 from dashboard.connections.scim_models import ScimUser
 from dashboard.sync import compare
 from dashboard.sync.pace import Pace, backoff
-from dashboard.sync.planner import CREATE, SUSPEND, suspend_request, write_request
+from dashboard.sync.planner import CREATE, REACTIVATE, SUSPEND, active_request, write_request
 
 STOPS_THE_RUN = (errors.UNAUTHORIZED, errors.SCIM_DISABLED)
 SUCCEEDED, FAILED = "succeeded", "failed"
@@ -128,10 +128,12 @@ class Executor:
         if current is None:
             current = self.client.find_user(work.user_name)
         patch = self.client.capabilities().patch
-        if work.action == SUSPEND:
-            if current is None or not current.active:
+        if work.action == SUSPEND or (work.action == REACTIVATE and work.desired is None):
+            # Only `active` changes (a reactivation an admin chose carries no template).
+            wanted = work.action == REACTIVATE
+            if current is None or current.active == wanted:
                 return None, current
-            return suspend_request(current, patch), current
+            return active_request(current, wanted, patch), current
         desired = work.desired or {}
         if current is None:
             if work.action == CREATE:

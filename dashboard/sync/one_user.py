@@ -67,17 +67,15 @@ TITLES = (
 )
 
 
-def provision(email: str, actor: str) -> OneUser:
+def provision(email: str, actor: str, *, known: tuple[int, str] | None = None) -> OneUser:
     """Raises service.NotReady when a connection or the template is missing, and
-    service.Refused while SCIM is disabled on Connections."""
+    service.Refused while SCIM is disabled on Connections or a run is active.
+
+    `known` is the person's OneLogin id and Workato userName as last seen: when OneLogin no
+    longer has a user with this email (deleted there), the Workato user of that name is
+    the one to reconcile, and it is suspended as a sync would."""
     result = OneUser(email.strip())
-    service.require_scim_enabled()
-    active = service.current_active()
-    if active is not None:
-        # One writer at a time: the run may be about to write this very user.
-        raise service.Refused(
-            f"Run {active.id} is {active.status}: provision one user when it has finished."
-        )
+    require_no_run("provision one user")
     onelogin, scim, app_id = service.clients()
     template = service.scim_json_template()
     steps = iter(TITLES)
@@ -87,7 +85,7 @@ def provision(email: str, actor: str) -> OneUser:
 
     try:
         with onelogin, scim:
-            _provision(result, step, onelogin, scim, app_id, template, actor)
+            _provision(result, step, onelogin, scim, app_id, template, actor, known)
     except (errors.ConnectionProblem, TemplateError) as problem:
         step(False, str(problem))
     for title in TITLES[len(result.steps) :]:
@@ -100,17 +98,96 @@ def provision(email: str, actor: str) -> OneUser:
         source="sync",
         details={
             "action": result.decision.action if result.decision else None,
-            "steps": [
-                f"{s.title}: {'ok' if s.ok else 'failed' if s.ok is False else '-'}"
-                for s in result.steps
-            ],
+            "steps": _summary(result),
         },
     )
     db.session.commit()
     return result
 
 
-def _provision(result, step, onelogin, scim, app_id, template, actor) -> None:
+ACTIVE_TITLES = ("Find in Workato", "Act", "Read back")
+
+
+def set_active(user_name: str, key: str, active: bool, actor: str) -> OneUser:
+    """Suspend (`active` False) or reactivate one Workato user directly, whatever OneLogin
+    says: for an orphan, or while OneLogin is unreachable. Only `active` changes. The next
+    sync still applies OneLogin's view (a user OneLogin grants the app is reactivated).
+    Raises service.NotReady / service.Refused as provision does."""
+    result = OneUser(user_name)
+    require_no_run("suspend or reactivate a user")
+    scim = service.scim_client()
+    titles = iter(ACTIVE_TITLES)
+
+    def step(ok: bool | None, detail: str) -> None:
+        result.steps.append(Step(next(titles), ok, detail))
+
+    wanted = "active" if active else "suspended"
+    was_orphan = records.state_of(key) == planner.ORPHANED
+    try:
+        with scim:
+            current = scim.find_user(user_name)
+            if current is None:
+                step(False, f"Workato has no user {user_name}.")
+            else:
+                step(True, f"Found as SCIM id {current.id} ({_activity(current)}).")
+                sent = True
+                if current.active == active:
+                    step(True, f"Already {wanted}: nothing sent.")
+                else:
+                    decision = planner.Decision(
+                        key=key,
+                        user_name=current.user_name,
+                        action=planner.REACTIVATE if active else planner.SUSPEND,
+                        state=planner.DRIFT,
+                        reason="Chosen by an admin.",
+                        scim_id=current.id,
+                        changes={"active": [not active, active]},
+                        request=planner.active_request(current, active, scim.capabilities().patch),
+                    )
+                    result.decision = decision
+                    sent, _answer = _act(result, step, scim, decision, actor)
+                    if sent and active and was_orphan:
+                        records.keep_orphaned(key)
+                if sent:
+                    fresh = scim.get_user(current.id)
+                    if fresh is None:
+                        step(False, "Workato no longer has the user.")
+                    else:
+                        step(fresh.active == active, f"Workato says: {_activity(fresh)}.")
+    except errors.ConnectionProblem as problem:
+        step(False, str(problem))
+    for title in ACTIVE_TITLES[len(result.steps) :]:
+        result.steps.append(Step(title, None, "Not reached."))
+    audit.record(
+        "workato.reactivate" if active else "workato.suspend",
+        actor=actor,
+        outcome="success" if result.ok else "failed",
+        target_user=user_name,
+        details={"steps": _summary(result)},
+    )
+    db.session.commit()
+    return result
+
+
+def _activity(user: ScimUser) -> str:
+    return "active" if user.active else "suspended"
+
+
+def _summary(result: OneUser) -> list[str]:
+    return [
+        f"{s.title}: {'ok' if s.ok else 'failed' if s.ok is False else '-'}" for s in result.steps
+    ]
+
+
+def require_no_run(doing: str) -> None:
+    service.require_scim_enabled()
+    active = service.current_active()
+    if active is not None:
+        # One writer at a time: the run may be about to write this very user.
+        raise service.Refused(f"Run {active.id} is {active.status}: {doing} when it has finished.")
+
+
+def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> None:
     matches = [u for u in onelogin.users(email=result.email) if _same(u.get("email"), result.email)]
     parameters = dict(onelogin.app(app_id).get("parameters") or {})
     user = matches[0] if matches else None
@@ -125,7 +202,7 @@ def _provision(result, step, onelogin, scim, app_id, template, actor) -> None:
 
     if user is None:
         step(None, "Nothing to render: not in OneLogin.")
-        name = result.email
+        name = known[1] if known else result.email
     else:
         desired = render(template, user, parameters)
         name = desired.get("userName") or ""
@@ -143,8 +220,8 @@ def _provision(result, step, onelogin, scim, app_id, template, actor) -> None:
         else "Not in Workato.",
     )
 
-    had = records.had_app()
-    had = {i: k for i, k in had.items() if user is not None and i == user["id"]}
+    onelogin_id = user["id"] if user is not None else known[0] if known else None
+    had = records.had_app(onelogin_id) if onelogin_id is not None else {}
     plan = planner.plan(
         template,
         [user] if user else [],

@@ -249,7 +249,7 @@ def _suspend(base: dict, workato: ScimUser, patch: bool, reason: str, danger: st
         state=DRIFT,
         reason=reason,
         changes={"active": [True, False]},
-        request=suspend_request(workato, patch),
+        request=active_request(workato, False, patch),
         danger=danger,
     )
 
@@ -376,14 +376,16 @@ def write_request(
     return {"method": "PUT", "path": path, "body": body}
 
 
-def suspend_request(workato: ScimUser, patch: bool) -> dict[str, Any]:
+def active_request(workato: ScimUser, active: bool, patch: bool) -> dict[str, Any]:
+    """The request that suspends (`active: false`) or reactivates a Workato user, changing
+    nothing else."""
     path = user_path(workato.id)
     if patch:
-        operations = [{"op": "replace", "path": "active", "value": False}]
+        operations = [{"op": "replace", "path": "active", "value": active}]
         return {"method": "PATCH", "path": path, "body": compare.patch_body(operations)}
     # meta and groups are read-only (RFC 7643 §4.1): they do not belong in a PUT.
     body = {k: v for k, v in workato.raw.items() if k not in ("meta", "groups")}
-    return {"method": "PUT", "path": path, "body": {**body, "active": False}}
+    return {"method": "PUT", "path": path, "body": {**body, "active": active}}
 
 
 __all__ = ["Decision", "Plan", "TemplateError", "plan"]  # TemplateError: for callers

@@ -141,14 +141,32 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
 
 def clients():
     """The OneLogin and SCIM clients, and the Workato app's id; NotReady when missing."""
-    onelogin = connections.get(ONELOGIN)
-    scim = connections.get(SCIM)
-    if onelogin is None or scim is None:
+    if connections.get(ONELOGIN) is None or connections.get(SCIM) is None:
         raise NotReady("Save the OneLogin and Workato SCIM connections on Connections first.")
+    onelogin, app_id = onelogin_client()
+    return onelogin, scim_client(), app_id
+
+
+def onelogin_client():
+    """The OneLogin client alone (role fields and access live there), and the app's id."""
+    onelogin = connections.get(ONELOGIN)
+    if onelogin is None:
+        raise NotReady("Save the OneLogin connection on Connections first.")
     if not onelogin.app_id:
         raise NotReady("Save the Workato app's id in OneLogin on Connections first.")
     try:
-        return client_for(onelogin), client_for(scim), onelogin.app_id
+        return client_for(onelogin), onelogin.app_id
+    except SecretUnreadable as exc:
+        raise NotReady(f"{exc} Save the secret again on Connections.") from None
+
+
+def scim_client():
+    """The SCIM client alone (acting in Workato while OneLogin is unreachable)."""
+    scim = connections.get(SCIM)
+    if scim is None:
+        raise NotReady("Save the Workato SCIM connection on Connections first.")
+    try:
+        return client_for(scim)
     except SecretUnreadable as exc:
         raise NotReady(f"{exc} Save the secret again on Connections.") from None
 
@@ -475,7 +493,7 @@ def _suspensions(scim, chosen: list[Person]) -> list[planner.Decision]:
                 reason="Chosen by an admin.",
                 scim_id=current.id,
                 changes={"active": [True, False]},
-                request=planner.suspend_request(current, patch),
+                request=planner.active_request(current, False, patch),
             )
         )
     return decisions
