@@ -77,6 +77,8 @@ def setup_config(app: Flask, settings: Settings) -> None:
         WTF_CSRF_TIME_LIMIT=None,
         WTF_CSRF_HEADERS=["X-CSRFToken"],
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        # The role CSV import's "Apply" posts the previewed file back as a form field.
+        MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
     )
     if settings.DASHBOARD_PROXY_COUNT:
         count = settings.DASHBOARD_PROXY_COUNT

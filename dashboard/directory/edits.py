@@ -18,7 +18,7 @@ from dashboard import audit
 from dashboard.connections import errors
 from dashboard.connections.scim_models import WORKATO_ROLE
 from dashboard.directory.models import Person
-from dashboard.directory.roles import Catalog, RoleRefused, catalog
+from dashboard.directory.roles import Catalog, RoleRefused, catalog, clearing_means
 from dashboard.extensions import db
 from dashboard.sync import service as sync
 from dashboard.sync.planner import DRIFT, IN_SYNC
@@ -135,6 +135,8 @@ def _edit_batch(onelogin, batch: list[Person], wanted, actor: str, push: bool) -
         outcome.changes = changed
         if not changed:
             outcome.message = "Already so in OneLogin: nothing to change."
+            if push:  # Workato may still hold older values: send what OneLogin says
+                _push(person, outcome, actor)
             continue
         try:
             onelogin.set_custom_attributes(
@@ -174,6 +176,8 @@ def _edit_batch(onelogin, batch: list[Person], wanted, actor: str, push: bool) -
         else:
             outcome.workato = "at the next sync"
             outcome.message = "Saved in OneLogin. Workato gets it at the next sync."
+        cleared = [name for name, (_old, new) in outcome.changes.items() if new is None]
+        outcome.message += "".join(f" {clearing_means(name)}" for name in cleared)
         audit.record(
             "roles.edit",
             actor=actor,
@@ -189,21 +193,22 @@ def _push(person: Person, outcome: Outcome, actor: str) -> None:
     """Send this person's new roles to Workato now (the one-user provisioning)."""
     from dashboard.sync import one_user
 
+    saved = "Saved in OneLogin" if outcome.changes else "OneLogin already held these values"
     try:
         result = one_user.provision(person.email or person.user_name, actor)
     except (sync.NotReady, sync.Refused) as exc:
         outcome.workato = f"not sent: {exc}"
-        outcome.message = f"Saved in OneLogin, but not sent to Workato: {exc}"
+        outcome.message = f"{saved}, but not sent to Workato: {exc}"
         return
     outcome.pushed = result
     if result.ok:
         outcome.workato = "sent now"
-        outcome.message = "Saved in OneLogin and sent to Workato."
+        outcome.message = f"{saved} and sent to Workato."
     else:
         failed = next((s for s in result.steps if s.ok is False), None)
         said = failed.detail if failed else "see the steps"
         outcome.workato = f"sending failed: {said}"
-        outcome.message = f"Saved in OneLogin, but sending to Workato failed: {said}"
+        outcome.message = f"{saved}, but sending to Workato failed: {said}"
 
 
 def _fail(outcome: Outcome, message: str, actor: str) -> None:

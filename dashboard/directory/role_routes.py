@@ -4,13 +4,24 @@ directory.edits and directory.role_csv."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 
 from dashboard import error_page
 from dashboard.directory import edits, role_csv, roles, service
 from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.htmx import is_htmx
 from dashboard.timeutil import utcnow
 
 bp = Blueprint("roles", __name__, url_prefix="/users/roles")
@@ -52,7 +63,8 @@ def _render(person: Person, *, editing: bool = False, **extra) -> str:
 
 @bp.get("/<int:person_id>/edit")
 def edit_form(person_id: int) -> str:
-    return _render(_person(person_id), editing=True)
+    # A viewer gets the values, as on the user page: the form would only end in a 403.
+    return _render(_person(person_id), editing=current_user.is_admin)
 
 
 @bp.get("/<int:person_id>")
@@ -71,14 +83,24 @@ def save(person_id: int):
     known = roles.catalog()
     clean, problems = edits.validate(given, known)
     if problems:
+        if not is_htmx():
+            return _back(person_id, " ".join(problems.values()), "error")
         return _render(person, editing=True, values=given, problems=problems, known=known), 422
     push = request.form.get("push") == "yes"
     try:
         [outcome] = edits.edit([person], clean, current_user.actor, push=push, known=known)
     except edits.EditRefused as exc:
         return error_page("Not saved", str(exc), 409)
+    if not is_htmx():
+        return _back(person_id, outcome.message, "success" if outcome.ok else "error")
     db.session.expire_all()  # the row was rewritten by the edit (and the push)
-    return _render(_person(person_id), outcome=outcome)
+    return _render(_person(person_id), outcome=outcome, known=known)
+
+
+def _back(person_id: int, message: str, category: str):
+    """Without JavaScript a form posts, flashes and goes back to the user's page (303)."""
+    flash(message, category)
+    return redirect(url_for("directory.person", person_id=person_id), 303)
 
 
 @bp.post("/bulk")
@@ -89,7 +111,7 @@ def bulk():
         return error_page("Not saved", "Choose the role field to set.", 400)
     if request.form.get("scope") == "filter":
         filters = service.Filters.read(request.form)
-        ids = service.matching_ids(filters, BULK_LIMIT + 1)
+        ids = service.matching_ids(filters, BULK_LIMIT + 1, in_onelogin=True)
     else:
         ids = [int(i) for i in request.form.getlist("person") if i.isdigit()]
     if not ids:

@@ -81,7 +81,7 @@ def clearing_means(field: str) -> str:
         "workato_role_prod": "in the production environment",
     }.get(field, f"in the environment {field} stands for")
     return (
-        f"Clearing {field} removes the user's role {where} at the next sync: they keep their "
+        f"Clearing {field} removes the user's role {where} in Workato: they keep their "
         "Workato account, but have no role there until one is set."
     )
 
@@ -115,8 +115,3 @@ def catalog(*, remote: bool = True) -> Catalog:
         )
     cache["entry"] = (stamp, time.monotonic(), found)
     return found
-
-
-def forget() -> None:
-    """Drop the kept list (after the developer API connection changes)."""
-    current_app.extensions.get("dashboard.role_catalog", {}).pop("entry", None)

@@ -154,9 +154,13 @@ def ids(keys: list[str]) -> dict[str, int]:
     return {key: value for key, value in db.session.execute(query)}
 
 
-def matching_ids(filters: Filters, limit: int) -> list[int]:
-    """Every person the filters match (not one page), by key; at most `limit`."""
-    query = _filtered(select(Person.id), filters).order_by(Person.key).limit(limit)
+def matching_ids(filters: Filters, limit: int, *, in_onelogin: bool = False) -> list[int]:
+    """Every person the filters match (not one page), by key; at most `limit`. With
+    `in_onelogin`, only those OneLogin knows (role fields live there)."""
+    query = _filtered(select(Person.id), filters)
+    if in_onelogin:
+        query = query.where(Person.onelogin_id.is_not(None))
+    query = query.order_by(Person.key).limit(limit)
     return list(db.session.scalars(query))
 
 

@@ -1,0 +1,905 @@
+"""Editing Workato role fields from the dashboard: written to OneLogin, read back, checked
+against the known roles (case-sensitive), pushed to Workato on request, and audited.
+
+Every test drives the pages as an admin (or a viewer) would, against the OneLogin simulator
+and a real scim2-server, and looks at what the admin sees and at what OneLogin, Workato and
+the audit table then hold.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from dashboard.audit.models import AuditEntry
+from dashboard.connections import http
+from dashboard.connections import service as connections
+from dashboard.connections.models import WORKATO_API
+from dashboard.directory.models import Person
+from dashboard.extensions import db
+from dashboard.sandbox import workato_api, workato_scim
+from dashboard.sync import runner, service
+from tests.support.fault_proxy import FaultProxy
+from tests.support.scim_server import TOKEN, serve_wsgi
+from tests.support.sync_world import World, empty_tenant, roles_of
+
+HTMX = {"HX-Request": "true"}
+ADMIN = "ada.admin@example.com"
+WORKATO_API_TOKEN = "workato-api-test-token"
+FIELDS = ("workato_role", "workato_role_test", "workato_role_prod")
+WRITES = "set_custom_attributes"  # the OneLogin call that writes role fields
+
+JONAS = "jonas.weber@example.com"
+RUI = "rui.costa@example.com"
+KWAME = "kwame.mensah@example.com"
+MAYA = "maya.chen@example.com"
+LIN = "lin.chen@example.com"
+
+CONFIGURED = "the configured roles (DASHBOARD_KNOWN_ROLES)"
+VALID = "Valid roles: Admin, Analyst, Operator."
+CLEARING_HINT = (
+    "Leave a field empty to clear it: the user keeps their Workato account, with no role there."
+)
+
+
+@pytest.fixture
+def app(make_app, request):
+    """Settings for these tests; a test may add its own with indirect parametrisation."""
+    overrides = getattr(request, "param", {})
+    return make_app(DASHBOARD_SYNC_EXECUTOR="worker", DASHBOARD_SYNC_RATE=0, **overrides)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def token(client) -> str:
+    body = client.get("/").get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
+
+
+def post(client, url: str, htmx: bool = True, **data):
+    return client.post(
+        url, data={"csrf_token": token(client), **data}, headers=HTMX if htmx else {}
+    )
+
+
+def upload(client, text: str, name: str = "roles.csv"):
+    """The import page's file form, as a browser sends it."""
+    data = {"csrf_token": token(client), "file": (io.BytesIO(text.encode()), name, "text/csv")}
+    return client.post("/users/roles/import", data=data, content_type="multipart/form-data")
+
+
+def person(app, key: str) -> Person:
+    with app.app_context():
+        found = db.session.scalar(select(Person).where(Person.key == key))
+        db.session.expunge(found)
+        return found
+
+
+def pid(app, key: str) -> int:
+    return person(app, key).id
+
+
+def onelogin_roles(world, email: str) -> dict[str, str | None]:
+    """The role fields OneLogin holds for the user now."""
+    user = next(u for u in world.tenant.users.values() if u.email == email)
+    return {f: user.custom_attributes.get(f) for f in FIELDS}
+
+
+def everyone_in_onelogin(world) -> dict[str, dict[str, str | None]]:
+    return {u.email: onelogin_roles(world, u.email) for u in world.tenant.users.values()}
+
+
+def onelogin_writes(world) -> list[str]:
+    return [line for line in world.tenant.log if WRITES in line]
+
+
+def workato_roles(world, email: str) -> dict[str, str]:
+    return roles_of(world.workato_user(email))
+
+
+def role_edits(app) -> list[dict]:
+    """The roles.edit audit entries, oldest first."""
+    with app.app_context():
+        entries = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "roles.edit").order_by(AuditEntry.id)
+        )
+        return [
+            {
+                "actor": e.actor,
+                "outcome": e.outcome,
+                "user": e.target_user,
+                "details": e.details,
+            }
+            for e in entries
+        ]
+
+
+def success(user: str, changes: dict, workato: str = "at the next sync") -> dict:
+    """The roles.edit entry a confirmed change leaves."""
+    return {
+        "actor": ADMIN,
+        "outcome": "success",
+        "user": user,
+        "details": {"changes": changes, "workato": workato},
+    }
+
+
+def text_of(body: str) -> str:
+    """The page's text, tags dropped and whitespace folded, for reading messages."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body))).strip()
+
+
+def field_input(body: str, person_id: int, field: str) -> str:
+    found = re.search(rf'<input id="role-{person_id}-{field}"[^>]*>', body, re.S)
+    assert found, body
+    return found.group(0)
+
+
+def field_error(body: str, person_id: int, field: str) -> str | None:
+    found = re.search(
+        rf'<p class="field-error" id="role-{person_id}-{field}-error">([^<]*)</p>', body
+    )
+    return html.unescape(found.group(1)) if found else None
+
+
+def sync(app) -> None:
+    """Preview and apply a sync, worked here."""
+    with app.app_context():
+        run, _plan = service.make_plan(ADMIN)
+        if run.total:
+            service.apply(run.id, ADMIN, start=False)
+            runner.process(run.id)
+
+
+def plan(app) -> None:
+    with app.app_context():
+        service.make_plan(ADMIN)
+
+
+def populate(world) -> None:
+    """Jonas holds the wrong case, Rui an unknown role, Kwame none, Maya valid roles (all
+    four in Workato); Lin is OneLogin's only, not provisioned yet."""
+    world.jonas = world.person("Jonas", "Weber", workato_role="admin", workato_role_test="Analyst")
+    world.add_workato_user(JONAS, workato_role="admin", workato_role_test="Analyst")
+    world.rui = world.person("Rui", "Costa", workato_role="Developer")
+    world.add_workato_user(RUI, workato_role="Developer")
+    world.kwame = world.person("Kwame", "Mensah")
+    world.add_workato_user(KWAME)
+    world.maya = world.person("Maya", "Chen", workato_role="Analyst", workato_role_test="Operator")
+    world.add_workato_user(MAYA, workato_role="Analyst", workato_role_test="Operator")
+    world.lin = world.person("Lin", "Chen", workato_role="Operator")
+
+
+@pytest.fixture
+def world(app) -> Iterator[World]:
+    with World.small(app) as world:
+        populate(world)
+        plan(app)
+        yield world
+
+
+@pytest.fixture
+def failing_scim(app) -> Iterator[tuple[World, FaultProxy]]:
+    """The world with its scim2-server behind a fault proxy."""
+    scim_app = workato_scim.create_workato_scim_app(TOKEN)
+    with (
+        serve_wsgi(scim_app) as root,
+        FaultProxy(root) as proxy,
+        World(app, empty_tenant(), scim_root=proxy.root_url) as world,
+    ):
+        populate(world)
+        plan(app)
+        yield world, proxy
+
+
+@pytest.fixture
+def no_backoff(monkeypatch):
+    """Retries of transient failures go at once (the tests never wait)."""
+    monkeypatch.setattr(http.RetryPolicy, "delay", lambda self, attempt, problem: 0.0)
+
+
+@pytest.fixture
+def workato_api_url() -> Iterator[str]:
+    """Workato's developer API (simulated), with its custom role Recipe Reviewer."""
+    simulator = workato_api.create_app(token=WORKATO_API_TOKEN, limit_per_minute=10**6)
+    with serve_wsgi(simulator) as root:
+        yield root
+
+
+def connect_workato_api(app, url: str, secret: str = WORKATO_API_TOKEN) -> None:
+    with app.app_context():
+        connections.save(WORKATO_API, actor=ADMIN, base_url=url, secret=secret)
+
+
+# --- one user, inline ----------------------------------------------------------------------
+
+
+def test_a_valid_role_saved_in_a_users_row_reaches_onelogin_and_shows_drift(
+    app, admin_client, world
+):
+    jonas = pid(app, JONAS)
+    form = admin_client.get(f"/users/roles/{jonas}/edit?in=row", headers=HTMX)
+    form_body = form.get_data(as_text=True)
+    assert form.status_code == 200
+    assert form_body.lstrip().startswith(f'<tr id="person-{jonas}"')
+    assert 'value="admin"' in field_input(form_body, jonas, "workato_role")
+
+    answer = post(
+        admin_client,
+        f"/users/roles/{jonas}",
+        workato_role="Admin",
+        workato_role_test="Analyst",
+        workato_role_prod="",
+        **{"in": "row"},
+    )
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200, body
+    assert body.lstrip().startswith(f'<tr id="person-{jonas}"')  # the row, swapped whole
+    assert "Saved in OneLogin. Workato gets it at the next sync." in body
+    assert '<span class="state state-drift">' in body
+    assert "role-form" not in body  # the row is shown again, not the form
+
+    assert onelogin_roles(world, JONAS) == {
+        "workato_role": "Admin",
+        "workato_role_test": "Analyst",
+        "workato_role_prod": None,
+    }
+    assert len(onelogin_writes(world)) == 1  # only what changed was written
+    shown = person(app, JONAS)
+    assert shown.state == "drift" and shown.role == "Admin"
+    assert workato_roles(world, JONAS)["workato_role"] == "admin"  # until a sync
+    assert role_edits(app) == [success(JONAS, {"workato_role": ["admin", "Admin"]})]
+
+    sync(app)
+    assert workato_roles(world, JONAS) == {"workato_role": "Admin", "workato_role_test": "Analyst"}
+    assert person(app, JONAS).state == "in_sync"
+
+
+@pytest.mark.parametrize("place", ["row", "page"])
+def test_the_wrong_case_is_refused_by_its_field_with_did_you_mean(app, admin_client, world, place):
+    jonas = pid(app, JONAS)
+    answer = post(
+        admin_client,
+        f"/users/roles/{jonas}",
+        workato_role="admin",
+        workato_role_test="Analyst",
+        workato_role_prod="",
+        **{"in": place},
+    )
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert ('<tr id="person-' in body) == (place == "row")
+    assert field_error(body, jonas, "workato_role") == (
+        "“admin” is not a Workato role: role names are case-sensitive. Did you mean Admin?"
+    )
+    field = field_input(body, jonas, "workato_role")
+    assert 'aria-invalid="true"' in field
+    assert f'aria-describedby="role-{jonas}-workato_role-error"' in field
+    assert 'value="admin"' in field  # what was typed, to correct
+    assert "aria-invalid" not in field_input(body, jonas, "workato_role_test")
+
+    assert onelogin_writes(world) == []
+    assert onelogin_roles(world, JONAS)["workato_role"] == "admin"
+    assert role_edits(app) == []
+
+
+def test_an_unknown_role_is_refused_with_the_valid_roles(app, admin_client, world):
+    rui = pid(app, RUI)
+    answer = post(admin_client, f"/users/roles/{rui}", workato_role="Developer")
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert field_error(body, rui, "workato_role") == (
+        f"“Developer” is not in {CONFIGURED}. {VALID}"
+    )
+    assert 'aria-invalid="true"' in field_input(body, rui, "workato_role")
+    assert onelogin_writes(world) == []
+    assert onelogin_roles(world, RUI)["workato_role"] == "Developer"
+    assert role_edits(app) == []
+
+
+@pytest.mark.parametrize(
+    "app", [{"DASHBOARD_KNOWN_ROLES": "Admin,Analyst,Operator,Developer"}], indirect=True
+)
+def test_with_the_workato_api_its_roles_are_the_valid_ones(
+    app, admin_client, world, workato_api_url
+):
+    """Workato's custom role is accepted; a name only DASHBOARD_KNOWN_ROLES has is not."""
+    connect_workato_api(app, workato_api_url)
+    rui = pid(app, RUI)
+
+    refused = post(admin_client, f"/users/roles/{rui}", workato_role="Developer")
+    assert refused.status_code == 422
+    assert field_error(refused.get_data(as_text=True), rui, "workato_role") == (
+        "“Developer” is not in Workato's list of roles. "
+        "Valid roles: Admin, Analyst, Operator, Recipe Reviewer."
+    )
+    assert onelogin_writes(world) == []
+
+    saved = post(admin_client, f"/users/roles/{rui}", workato_role="Recipe Reviewer")
+    body = saved.get_data(as_text=True)
+    assert saved.status_code == 200, body
+    assert "Saved in OneLogin. Workato gets it at the next sync." in body
+    assert onelogin_roles(world, RUI)["workato_role"] == "Recipe Reviewer"
+    assert role_edits(app) == [success(RUI, {"workato_role": ["Developer", "Recipe Reviewer"]})]
+
+    # The form (which never waits on Workato) offers the list just read.
+    form = html.unescape(admin_client.get(f"/users/roles/{rui}/edit?in=row").get_data(as_text=True))
+    assert '<option value="Recipe Reviewer">' in form
+    assert "Roles: Admin, Analyst, Operator, Recipe Reviewer (from Workato's list of roles" in form
+
+
+def test_with_the_workato_api_failing_the_configured_roles_are_used_and_said(
+    app, admin_client, world, workato_api_url
+):
+    connect_workato_api(app, workato_api_url, secret="a-token-workato-rejects")
+    rui = pid(app, RUI)
+    fallback = "Workato's list of roles could not be read ("
+    instead = f"checked against {CONFIGURED} instead."
+
+    refused = post(admin_client, f"/users/roles/{rui}", workato_role="Recipe Reviewer")
+    body = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert field_error(body, rui, "workato_role") == (
+        f"“Recipe Reviewer” is not in {CONFIGURED}. {VALID}"
+    )
+    warning = re.search(r'<p class="warning">([^<]*)</p>', body)
+    assert warning, body
+    assert fallback in html.unescape(warning.group(1))
+    assert instead in html.unescape(warning.group(1))
+    assert onelogin_writes(world) == []
+
+    saved = post(admin_client, f"/users/roles/{rui}", workato_role="Operator")
+    body = saved.get_data(as_text=True)
+    assert saved.status_code == 200, body
+    assert onelogin_roles(world, RUI)["workato_role"] == "Operator"
+    assert role_edits(app) == [success(RUI, {"workato_role": ["Developer", "Operator"]})]
+    # The admin is told the value was checked against the fallback list, not Workato's.
+    assert fallback in html.unescape(body) and instead in html.unescape(body)
+
+
+def test_clearing_a_field_clears_it_in_onelogin_and_the_hint_says_what_it_means(
+    app, admin_client, world
+):
+    maya = pid(app, MAYA)
+    form = admin_client.get(f"/users/roles/{maya}/edit?in=row").get_data(as_text=True)
+    assert CLEARING_HINT in html.unescape(form)
+
+    answer = post(
+        admin_client,
+        f"/users/roles/{maya}",
+        workato_role="Analyst",
+        workato_role_test="",
+        workato_role_prod="",
+        **{"in": "row"},
+    )
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200, body
+    assert "Saved in OneLogin. Workato gets it at the next sync." in body
+    assert onelogin_roles(world, MAYA) == {
+        "workato_role": "Analyst",
+        "workato_role_test": None,
+        "workato_role_prod": None,
+    }
+    assert person(app, MAYA).state == "drift"
+    assert role_edits(app) == [success(MAYA, {"workato_role_test": ["Operator", None]})]
+
+    # What the hint promised: the account stays, with no role in that environment.
+    sync(app)
+    kept = world.workato_user(MAYA)
+    assert kept["active"] is True
+    assert roles_of(kept) == {"workato_role": "Analyst"}
+
+
+def test_without_javascript_saving_on_the_user_page_answers_a_whole_page(app, admin_client, world):
+    """The user page's form posts by itself without htmx (it has method and action): the
+    admin must get a page (or a redirect back to one), not a bare fragment of it."""
+    rui = pid(app, RUI)
+    answer = post(
+        admin_client, f"/users/roles/{rui}", htmx=False, workato_role="Operator", **{"in": "page"}
+    )
+    body = answer.get_data(as_text=True)
+    assert onelogin_roles(world, RUI)["workato_role"] == "Operator"
+    assert answer.status_code == 303 or "<html" in body, body[:200]
+
+
+# --- push now ------------------------------------------------------------------------------
+
+
+def test_push_now_sends_the_role_to_workato(app, admin_client, world):
+    rui = pid(app, RUI)
+    answer = post(admin_client, f"/users/roles/{rui}", workato_role="Operator", push="yes")
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200, body
+    assert 'id="roles-card"' in body
+    assert "Saved in OneLogin and sent to Workato." in body
+    assert onelogin_roles(world, RUI)["workato_role"] == "Operator"
+    assert workato_roles(world, RUI) == {"workato_role": "Operator"}
+    assert person(app, RUI).state == "in_sync"
+    assert role_edits(app) == [
+        success(RUI, {"workato_role": ["Developer", "Operator"]}, workato="sent now")
+    ]
+
+
+def test_push_now_with_scim_disabled_saves_in_onelogin_and_says_it_was_not_sent(
+    app, admin_client, world
+):
+    with app.app_context():
+        connections.disable_scim(ADMIN, clear_token=False)
+    rui = pid(app, RUI)
+    answer = post(admin_client, f"/users/roles/{rui}", workato_role="Operator", push="yes")
+    body = text_of(answer.get_data(as_text=True))
+    assert answer.status_code == 200, body
+    said = "SCIM is disabled on Connections: re-enable it before running a sync."
+    assert f"Saved in OneLogin, but not sent to Workato: {said}" in body
+    assert onelogin_roles(world, RUI)["workato_role"] == "Operator"
+    assert workato_roles(world, RUI) == {"workato_role": "Developer"}
+    assert person(app, RUI).state == "drift"
+    assert role_edits(app) == [
+        success(RUI, {"workato_role": ["Developer", "Operator"]}, workato=f"not sent: {said}")
+    ]
+
+
+def test_push_now_with_scim_failing_saves_in_onelogin_and_says_why_sending_failed(
+    app, admin_client, failing_scim, no_backoff
+):
+    world, proxy = failing_scim
+    rui = pid(app, RUI)
+    reads_before = proxy.seen("GET")
+    proxy.answer_next(20, 500)  # every try, retries included
+    answer = post(admin_client, f"/users/roles/{rui}", workato_role="Operator", push="yes")
+    body = text_of(answer.get_data(as_text=True))
+    tries = proxy.seen("GET") - reads_before
+    proxy.clear()
+    said = "Workato SCIM API is failing (500); this is on their side. Try again later."
+    assert answer.status_code == 200, body
+    assert f"Saved in OneLogin, but sending to Workato failed: {said}" in body
+    assert f"Failed Find in Workato : {said}" in body  # the push's steps, shown
+    assert tries == http.RetryPolicy().attempts
+    assert proxy.seen("PUT") + proxy.seen("PATCH") == 0  # nothing written to Workato
+    assert onelogin_roles(world, RUI)["workato_role"] == "Operator"
+    assert workato_roles(world, RUI) == {"workato_role": "Developer"}
+    assert person(app, RUI).state == "drift"
+    assert role_edits(app) == [
+        success(RUI, {"workato_role": ["Developer", "Operator"]}, workato=f"sending failed: {said}")
+    ]
+
+
+# --- OneLogin refusing ---------------------------------------------------------------------
+
+
+def test_onelogin_refusing_the_write_is_said_and_changes_nothing(app, admin_client, world):
+    rui = pid(app, RUI)
+    before = person(app, RUI)
+    world.tenant.fail_next(400, path=f"/api/1/users/{world.rui.id}/{WRITES}")
+    answer = post(admin_client, f"/users/roles/{rui}", workato_role="Operator")
+    body = answer.get_data(as_text=True)
+    assert 'class="outcome outcome-refused"' in body
+    assert "OneLogin API refused the request (400). OneLogin API said: bad request" in body
+    assert "Saved in OneLogin" not in body
+    assert onelogin_roles(world, RUI)["workato_role"] == "Developer"
+    after = person(app, RUI)
+    assert (after.roles, after.state) == (before.roles, before.state)
+    assert role_edits(app) == [
+        {
+            "actor": ADMIN,
+            "outcome": "failed",
+            "user": RUI,
+            "details": {
+                "changes": {"workato_role": ["Developer", "Operator"]},
+                "error": "OneLogin API refused the request (400). OneLogin API said: bad request",
+            },
+        }
+    ]
+
+
+def test_a_field_onelogin_does_not_define_is_refused_by_onelogin(app, admin_client, world):
+    world.tenant.remove_attribute("workato_role_prod")
+    kwame = pid(app, KWAME)
+    answer = post(admin_client, f"/users/roles/{kwame}", workato_role_prod="Admin", **{"in": "row"})
+    body = answer.get_data(as_text=True)
+    said = "OneLogin API refused the request (400). OneLogin API said: input custom_attributes is"
+    assert answer.status_code == 200, body
+    assert f'<p class="problem" role="status">{said} not valid.' in body
+    assert "Saved in OneLogin" not in body
+    assert "workato_role_prod" not in world.tenant.users[world.kwame.id].custom_attributes
+    assert person(app, KWAME).roles.get("workato_role_prod") is None
+    [entry] = role_edits(app)
+    assert (entry["outcome"], entry["user"]) == ("failed", KWAME)
+    assert entry["details"]["changes"] == {"workato_role_prod": [None, "Admin"]}
+    assert entry["details"]["error"].startswith(said)
+
+
+# --- many users at once --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "stored"), [("Analyst", "Analyst"), ("", None)])
+def test_bulk_sets_the_field_on_the_selected_users_only(app, admin_client, world, value, stored):
+    """One value for the ticked users; an empty value clears the field."""
+    others = {e: r for e, r in everyone_in_onelogin(world).items() if e not in (JONAS, MAYA)}
+    answer = post(
+        admin_client,
+        "/users/roles/bulk",
+        htmx=False,
+        field="workato_role_test",
+        value=value,
+        scope="selected",
+        person=[pid(app, JONAS), pid(app, MAYA)],
+    )
+    body = text_of(answer.get_data(as_text=True))
+    assert answer.status_code == 200, body
+    assert f"workato_role_test set to {stored or '(cleared)'}" in body
+    assert "2 of 2 users saved in OneLogin" in body
+    assert "failed" not in body.lower()
+
+    assert onelogin_roles(world, JONAS)["workato_role_test"] == stored
+    assert onelogin_roles(world, MAYA)["workato_role_test"] == stored
+    assert onelogin_roles(world, JONAS)["workato_role"] == "admin"  # other fields as they were
+    assert {e: r for e, r in everyone_in_onelogin(world).items() if e in others} == others
+    expected = [
+        success(JONAS, {"workato_role_test": ["Analyst", stored]}),
+        success(MAYA, {"workato_role_test": ["Operator", stored]}),
+    ]
+    if stored == "Analyst":  # Jonas had it already: nothing written, nothing audited
+        expected = expected[1:]
+        assert f"{JONAS} : Already so in OneLogin: nothing to change." in body
+    assert role_edits(app) == expected
+
+
+def test_bulk_for_the_filter_reaches_everyone_it_matches_and_nobody_else(app, admin_client, world):
+    """The filter "chen" matches Maya and Lin (Lin not yet in Workato): both change, and
+    only they."""
+    listed = admin_client.get("/users?q=chen").get_data(as_text=True)
+    assert re.findall(r'<div class="sub user-name">([^<· ]+)', listed) == [LIN, MAYA]
+    others = {e: r for e, r in everyone_in_onelogin(world).items() if e not in (LIN, MAYA)}
+
+    answer = post(
+        admin_client,
+        "/users/roles/bulk",
+        htmx=False,
+        field="workato_role_prod",
+        value="Admin",
+        scope="filter",
+        q="chen",
+        state="",
+        role="",
+    )
+    body = text_of(answer.get_data(as_text=True))
+    assert answer.status_code == 200, body
+    assert "workato_role_prod set to Admin" in body
+    assert "2 of 2 users saved in OneLogin" in body
+    assert f"{LIN} : (not set) → Admin" in body and f"{MAYA} : (not set) → Admin" in body
+
+    assert onelogin_roles(world, LIN)["workato_role_prod"] == "Admin"
+    assert onelogin_roles(world, MAYA)["workato_role_prod"] == "Admin"
+    assert {e: r for e, r in everyone_in_onelogin(world).items() if e in others} == others
+    assert role_edits(app) == [
+        success(LIN, {"workato_role_prod": [None, "Admin"]}),
+        success(MAYA, {"workato_role_prod": [None, "Admin"]}),
+    ]
+
+
+def test_bulk_for_a_role_filter_reaches_only_that_role(app, admin_client, world):
+    answer = post(
+        admin_client,
+        "/users/roles/bulk",
+        htmx=False,
+        field="workato_role_prod",
+        value="Operator",
+        scope="filter",
+        role="Analyst",
+    )
+    assert answer.status_code == 200
+    changed = {e for e, r in everyone_in_onelogin(world).items() if r["workato_role_prod"]}
+    assert changed == {MAYA}
+    assert [e["user"] for e in role_edits(app)] == [MAYA]
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (
+            "admin",
+            "“admin” is not a Workato role: role names are case-sensitive. Did you mean Admin?",
+        ),
+        ("Developer", f"“Developer” is not in {CONFIGURED}. {VALID}"),
+    ],
+)
+@pytest.mark.parametrize("scope", ["selected", "filter"])
+def test_bulk_with_an_invalid_value_writes_nothing(app, admin_client, world, value, said, scope):
+    answer = post(
+        admin_client,
+        "/users/roles/bulk",
+        htmx=False,
+        field="workato_role",
+        value=value,
+        scope=scope,
+        person=[pid(app, KWAME), pid(app, MAYA)],
+    )
+    body = text_of(answer.get_data(as_text=True))
+    assert answer.status_code == 422
+    assert said in body
+    assert onelogin_writes(world) == []
+    assert role_edits(app) == []
+
+
+def test_bulk_without_a_field_or_users_is_refused(app, admin_client, world):
+    no_field = post(
+        admin_client, "/users/roles/bulk", htmx=False, field="", value="Admin", person=[1]
+    )
+    assert no_field.status_code == 400
+    assert "Choose the role field to set." in no_field.get_data(as_text=True)
+    nobody = post(admin_client, "/users/roles/bulk", htmx=False, field="workato_role", value="")
+    assert nobody.status_code == 400
+    assert "Select at least one user." in nobody.get_data(as_text=True)
+    assert onelogin_writes(world) == []
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+HEADER = "email,workato_role,workato_role_test,workato_role_prod"
+MIXED = "\n".join(
+    [
+        HEADER,
+        f"{RUI},Operator,,",  # 2: good
+        "nobody@example.com,Admin,,",  # 3: unknown email
+        f"{KWAME.upper()},analyst,,",  # 4: wrong case (the email's case does not matter)
+        f"{MAYA},,Developer,",  # 5: unknown role
+        f"{JONAS},,-,",  # 6: `-` clears workato_role_test; empty leaves workato_role
+        f"{LIN},,,",  # 7: all empty: no change
+        "",
+    ]
+)
+NO_USER = (
+    "No user with this email in the last sync preview (preview a sync to refresh the list, "
+    "or check the address)."
+)
+WRONG_CASE = (
+    "workato_role: “analyst” is not a Workato role: role names are case-sensitive. "
+    "Did you mean Analyst?"
+)
+UNKNOWN = f"workato_role_test: “Developer” is not in {CONFIGURED}. {VALID}"
+
+
+def preview_rows(body: str) -> list[tuple[str, str, str, str]]:
+    """(line, email, change, errors) of each previewed row, as text."""
+    table = re.search(r'<table class="entries import-preview">.*?<tbody>(.*?)</tbody>', body, re.S)
+    assert table, body
+    found = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(1), re.S):
+        cells = [text_of(c) for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        found.append(tuple(cells))
+    return found
+
+
+def previewed_csv(body: str) -> str:
+    """The file the preview's Apply button sends back."""
+    found = re.search(r'<input type="hidden" name="csv" value="([^"]*)">', body)
+    assert found, body
+    return html.unescape(found.group(1))
+
+
+def section(body: str, title: str) -> list[str]:
+    """The items listed under an <h3> of the import result."""
+    found = re.search(rf"<h3>{title}</h3><ul[^>]*>(.*?)</ul>", body, re.S)
+    return (
+        [text_of(item) for item in re.findall(r"<li>(.*?)</li>", found.group(1), re.S)]
+        if found
+        else []
+    )
+
+
+def test_a_csv_preview_lists_each_rows_change_and_error_and_writes_nothing(
+    app, admin_client, world
+):
+    answer = upload(admin_client, MIXED)
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200, body
+    assert "Preview: nothing is written yet" in body
+    assert "6 rows: 2 with changes, 1 unchanged, 3 with errors." in body
+    assert preview_rows(body) == [
+        ("2", RUI, "workato_role : Developer → becomes Operator", ""),
+        ("3", "nobody@example.com", "", NO_USER),
+        ("4", KWAME.upper(), "", WRONG_CASE),
+        ("5", MAYA, "", UNKNOWN),
+        ("6", JONAS, "workato_role_test : Analyst → becomes (cleared)", ""),
+        ("7", LIN, "No change", ""),
+    ]
+    assert "Apply 2 rows (skip 3 with errors)" in body
+    assert previewed_csv(body) == MIXED
+    assert onelogin_writes(world) == []
+    assert role_edits(app) == []
+
+
+def test_applying_a_csv_applies_the_good_rows_and_lists_the_skipped_ones(app, admin_client, world):
+    before = everyone_in_onelogin(world)
+    preview = upload(admin_client, MIXED).get_data(as_text=True)
+    answer = post(admin_client, "/users/roles/import/apply", htmx=False, csv=previewed_csv(preview))
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200, body
+    assert "Imported in part" in body
+    assert "2 rows applied in OneLogin, 3 skipped for errors." in text_of(body)
+    assert section(body, "Applied") == [f"Line 2: {RUI}", f"Line 6: {JONAS}"]
+    assert section(body, r"Skipped \(errors in the file\)") == [
+        f"Line 3: nobody@example.com: {NO_USER}",
+        f"Line 4: {KWAME.upper()}: {WRONG_CASE}",
+        f"Line 5: {MAYA}: {UNKNOWN}",
+    ]
+    assert section(body, r"Failed \(not changed\)") == []
+
+    after = everyone_in_onelogin(world)
+    assert after[RUI] == {**before[RUI], "workato_role": "Operator"}
+    assert after[JONAS] == {**before[JONAS], "workato_role_test": None}
+    assert {e: after[e] for e in (KWAME, MAYA, LIN)} == {e: before[e] for e in (KWAME, MAYA, LIN)}
+    assert role_edits(app) == [
+        success(RUI, {"workato_role": ["Developer", "Operator"]}),
+        success(JONAS, {"workato_role_test": ["Analyst", None]}),
+    ]
+
+
+def test_an_import_onelogin_refuses_in_part_reports_exactly_the_rows_applied(
+    app, admin_client, world
+):
+    """Rui's write is refused, Maya's change is already in OneLogin since the preview, Kwame's
+    goes through: the result says exactly that."""
+    text = "\n".join([HEADER, f"{RUI},Operator,,", f"{MAYA},Admin,,", f"{KWAME},,,Analyst"])
+    preview = upload(admin_client, text).get_data(as_text=True)
+    assert "3 rows: 3 with changes, 0 unchanged, 0 with errors." in preview
+    world.tenant.fail_next(400, path=f"/api/1/users/{world.rui.id}/{WRITES}")
+    world.tenant.set_custom_attributes(world.maya.id, {"workato_role": "Admin"})
+
+    answer = post(admin_client, "/users/roles/import/apply", htmx=False, csv=previewed_csv(preview))
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200, body
+    assert "Imported in part" in body
+    assert "1 row applied in OneLogin, 1 failed, 1 already so." in text_of(body)
+    assert section(body, "Applied") == [f"Line 4: {KWAME}"]
+    assert section(body, r"Failed \(not changed\)") == [
+        f"Line 2: {RUI}: OneLogin API refused the request (400). OneLogin API said: bad request"
+    ]
+    assert onelogin_roles(world, RUI)["workato_role"] == "Developer"
+    assert onelogin_roles(world, MAYA)["workato_role"] == "Admin"
+    assert onelogin_roles(world, KWAME)["workato_role_prod"] == "Analyst"
+    assert [(e["user"], e["outcome"]) for e in role_edits(app)] == [
+        (RUI, "failed"),
+        (KWAME, "success"),
+    ]
+    assert role_edits(app)[1] == success(KWAME, {"workato_role_prod": [None, "Analyst"]})
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "mail,workato_role\nrui.costa@example.com,Operator\n",
+            "No email column: the first line must be "
+            "email,workato_role,workato_role_test,workato_role_prod.",
+        ),
+        (
+            "email,Workato_Role\nrui.costa@example.com,Operator\n",
+            "Unknown column Workato_Role: the columns are email and the role fields "
+            "(workato_role, workato_role_test, workato_role_prod).",
+        ),
+        ("", "The file is empty: the first line must name the columns."),
+    ],
+)
+def test_a_csv_with_a_bad_header_is_refused_with_a_clear_message(
+    app, admin_client, world, text, said
+):
+    answer = upload(admin_client, text)
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    problem = re.search(r'<p class="problem" role="alert">([^<]*)</p>', body)
+    assert problem, body
+    assert html.unescape(problem.group(1)) == said
+    assert "import-preview" not in body
+    applied = post(admin_client, "/users/roles/import/apply", htmx=False, csv=text)
+    assert applied.status_code == 400
+    assert onelogin_writes(world) == []
+    assert role_edits(app) == []
+
+
+def test_an_excel_file_with_a_bom_and_crlf_lines_is_read_and_applied(app, admin_client, world):
+    text = "\ufeff" + "\r\n".join(["Email,workato_role_prod", f"{KWAME},Operator", ""])
+    preview = upload(admin_client, text).get_data(as_text=True)
+    assert "1 rows: 1 with changes, 0 unchanged, 0 with errors." in preview
+    answer = post(admin_client, "/users/roles/import/apply", htmx=False, csv=previewed_csv(preview))
+    assert "Imported" in answer.get_data(as_text=True)
+    assert onelogin_roles(world, KWAME)["workato_role_prod"] == "Operator"
+    assert role_edits(app) == [success(KWAME, {"workato_role_prod": [None, "Operator"]})]
+
+
+def test_the_export_lists_everyone_in_onelogin_with_their_role_fields(app, admin_client, world):
+    answer = admin_client.get("/users/roles/export.csv")
+    assert answer.status_code == 200
+    assert answer.mimetype == "text/csv"
+    assert re.fullmatch(
+        r'attachment; filename="workato-roles-\d{8}-\d{4}\.csv"',
+        answer.headers["Content-Disposition"],
+    )
+    assert answer.get_data(as_text=True).splitlines() == [
+        HEADER,
+        f"{JONAS},admin,Analyst,",
+        f"{KWAME},,,",
+        f"{LIN},Operator,,",
+        f"{MAYA},Analyst,Operator,",
+        f"{RUI},Developer,,",
+    ]
+
+
+def test_an_exported_file_imports_back_as_no_change(app, admin_client, world):
+    exported = admin_client.get("/users/roles/export.csv").get_data(as_text=True)
+    body = upload(admin_client, exported).get_data(as_text=True)
+    assert "0 with changes" in body
+    assert "Nothing to apply." in body
+    assert onelogin_writes(world) == []
+
+
+# --- viewers -------------------------------------------------------------------------------
+
+
+def viewer_posts(app) -> list[tuple[str, dict]]:
+    rui, maya = pid(app, RUI), pid(app, MAYA)
+    return [
+        (f"/users/roles/{rui}", {"workato_role": "Operator", "in": "row"}),
+        (f"/users/roles/{rui}", {"workato_role": "Operator", "push": "yes"}),
+        ("/users/roles/bulk", {"field": "workato_role", "value": "Admin", "person": [rui, maya]}),
+        ("/users/roles/bulk", {"field": "workato_role", "value": "Admin", "scope": "filter"}),
+        ("/users/roles/import", {"csv": MIXED}),
+        ("/users/roles/import/apply", {"csv": MIXED}),
+    ]
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_viewer_may_change_nothing(app, viewer_client, world, htmx):
+    before = everyone_in_onelogin(world)
+    workato_before = world.workato_users()
+    for url, data in viewer_posts(app):
+        answer = post(viewer_client, url, htmx=htmx, **data)
+        assert answer.status_code == 403, (url, data)
+        assert "Viewers can see everything but change nothing" in answer.get_data(as_text=True)
+    assert onelogin_writes(world) == []
+    assert everyone_in_onelogin(world) == before
+    assert world.workato_users() == workato_before
+    assert person(app, RUI).roles.get("workato_role") == "Developer"
+    assert role_edits(app) == []
+    with app.app_context():
+        refused = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "auth.forbidden")
+        ).all()
+        assert len(refused) == len(viewer_posts(app))
+
+
+def test_a_viewer_sees_the_roles_without_a_form(app, viewer_client, world):
+    rui = pid(app, RUI)
+    page = viewer_client.get(f"/users/{rui}").get_data(as_text=True)
+    assert "role-form" not in page
+    assert "Developer" in page
+    users = viewer_client.get("/users").get_data(as_text=True)
+    assert 'id="bulk-form"' not in users
+    assert "Edit the role fields" not in users
+
+
+# --- the pages -----------------------------------------------------------------------------
+
+
+def test_pages_render(app, admin_client, world):
+    rui = pid(app, RUI)
+    for url in [
+        "/users",
+        f"/users/{rui}",
+        f"/users/roles/{rui}/edit?in=row",
+        f"/users/roles/{rui}?in=row",
+        "/users/roles/import",
+        "/users/grant",
+        "/users/grant?q=ru",
+        f"/users/{rui}/live",
+        "/users/roles/export.csv",
+    ]:
+        answer = admin_client.get(url)
+        assert answer.status_code == 200, (url, answer.get_data(as_text=True)[:3000])
