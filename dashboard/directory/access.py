@@ -128,8 +128,11 @@ def deprovision(person: Person, method: str, actor: str, typed_email: str = "") 
         raise AccessRefused(
             "OneLogin does not know this user: suspend them in Workato directly instead."
         )
-    if method == DELETE and typed_email.strip().casefold() != (person.email or "").casefold():
-        raise AccessRefused("Type the user's email exactly to confirm deleting them in OneLogin.")
+    expected = (person.email or person.user_name).casefold()
+    if method == DELETE and typed_email.strip().casefold() != expected:
+        raise AccessRefused(
+            f"Type {person.email or person.user_name} to confirm deleting them in OneLogin."
+        )
     one_user.require_no_run("remove access")
     onelogin, app_id = sync.onelogin_client()
     who = person.email or person.user_name
@@ -148,7 +151,12 @@ def _remove(onelogin, app_id: int, user_id: int, method: str) -> tuple[str, dict
         onelogin.set_status(user_id, SUSPENDED)
         return "Deactivated in OneLogin (status: suspended).", {"status": "suspended"}
     if method == DELETE:
-        onelogin.delete_user(user_id)
+        try:
+            onelogin.delete_user(user_id)
+        except errors.ConnectionProblem as problem:
+            # A retry after a lost answer finds the user gone: the delete was done.
+            if problem.kind != errors.NOT_FOUND:
+                raise
         return "Deleted in OneLogin.", {"onelogin_id": user_id}
     held = set(onelogin.user(user_id).get("role_ids") or [])
     granting = [r for r in onelogin.app_roles(app_id) if r["id"] in held]
