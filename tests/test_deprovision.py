@@ -24,10 +24,10 @@ from dashboard.sandbox.onelogin_seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, 
 from dashboard.sync import service
 from tests.conftest import ADMIN_EMAIL, ADMINS, SignIn
 from tests.support.fault_proxy import FaultProxy
+from tests.support.forms import HTMX, post
 from tests.support.onelogin import refusing_port
 from tests.support.sync_world import ACTOR, World, roles_of
 
-HTMX = {"HX-Request": "true"}
 ADA = "ada.lovelace@example.com"
 ALAN = "alan.turing@example.com"
 HEDY = "hedy.lamarr@example.com"
@@ -74,17 +74,6 @@ def world(app):
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def token(client) -> str:
-    body = client.get("/").get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
-
-
-def post(client, url: str, htmx: bool = False, **data):
-    return client.post(
-        url, data={"csrf_token": token(client), **data}, headers=HTMX if htmx else {}
-    )
 
 
 def text(response) -> str:

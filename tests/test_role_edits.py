@@ -24,11 +24,12 @@ from dashboard.directory.models import Person
 from dashboard.extensions import db
 from dashboard.sandbox import workato_api, workato_scim
 from dashboard.sync import runner, service
+from tests.support import forms
 from tests.support.fault_proxy import FaultProxy
+from tests.support.forms import HTMX, token
 from tests.support.scim_server import TOKEN, serve_wsgi
 from tests.support.sync_world import World, empty_tenant, roles_of
 
-HTMX = {"HX-Request": "true"}
 ADMIN = "ada.admin@example.com"
 WORKATO_API_TOKEN = "workato-api-test-token"
 FIELDS = ("workato_role", "workato_role_test", "workato_role_prod")
@@ -57,15 +58,9 @@ def app(make_app, request):
 # --- helpers -------------------------------------------------------------------------------
 
 
-def token(client) -> str:
-    body = client.get("/").get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
-
-
 def post(client, url: str, htmx: bool = True, **data):
-    return client.post(
-        url, data={"csrf_token": token(client), **data}, headers=HTMX if htmx else {}
-    )
+    """As a browser with htmx posts the forms here."""
+    return forms.post(client, url, htmx, **data)
 
 
 def upload(client, text: str, name: str = "roles.csv"):

@@ -16,6 +16,7 @@ from dashboard.setup.models import CheckResult
 from dashboard.sync import runner, runs, service
 from dashboard.sync.models import Item, Run
 from tests.conftest import ADMIN_EMAIL, ADMINS, SignIn, audit_rows
+from tests.support.forms import HTMX, token
 from tests.support.sync_world import World, roles_of
 
 # The test works each queued run itself (runner.process): no thread, no timing.
@@ -24,17 +25,11 @@ WORKER = {
     "DASHBOARD_SYNC_RATE": 0,
     "DASHBOARD_SYNC_BACKOFF_SECONDS": 0.01,
 }
-HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
 def app(make_app):
     return make_app(**WORKER)
-
-
-def token(client) -> str:
-    body = client.get("/").get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
 
 
 def post(client, url: str, htmx: bool = False, **data):

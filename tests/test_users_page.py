@@ -12,26 +12,14 @@ from sqlalchemy import func, insert, select
 
 from dashboard.directory.models import Person
 from dashboard.extensions import db
-from dashboard.sync import runner, runs, service
+from dashboard.sync import service
+from tests.support.forms import HTMX, post
 from tests.support.sync_world import World, roles_of
-
-HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
 def app(make_app):
     return make_app(DASHBOARD_SYNC_EXECUTOR="worker", DASHBOARD_SYNC_RATE=0)
-
-
-def token(client) -> str:
-    body = client.get("/").get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', body).group(1)
-
-
-def post(client, url: str, htmx: bool = False, **data):
-    return client.post(
-        url, data={"csrf_token": token(client), **data}, headers=HTMX if htmx else {}
-    )
 
 
 def person_id(app, key: str) -> int:
