@@ -28,4 +28,7 @@ class AuditEntry(db.Model):
     source_ip: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
 
-    __table_args__ = (Index("ix_audit_occurred_at_id", "occurred_at", "id"),)
+    __table_args__ = (
+        Index("ix_audit_occurred_at_id", "occurred_at", "id"),
+        Index("ix_audit_target_user_id", "target_user", "id"),
+    )

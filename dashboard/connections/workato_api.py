@@ -104,6 +104,15 @@ class WorkatoApiClient(ApiClient):
         them."""
         return list(self._pages("/members"))
 
+    def member(self, email: str) -> dict[str, Any] | None:
+        """The collaborator with this email (ignoring case), reading only the pages up to it:
+        Workato allows 60 calls a minute."""
+        wanted = email.casefold()
+        return next(
+            (m for m in self._pages("/members") if (m.get("email") or "").casefold() == wanted),
+            None,
+        )
+
     def activity_logs(
         self, *, since: datetime | None = None, page_size: int = PAGE_SIZE
     ) -> Iterator[dict[str, Any]]:

@@ -18,8 +18,6 @@ Exit codes (the same as every command's):
 
 from __future__ import annotations
 
-import csv
-
 import click
 from flask.cli import AppGroup
 
@@ -33,18 +31,17 @@ SHOWN = 50  # changes listed in a human report; --json has them all (errors are 
 @group.command("export")
 @json_option
 def export_command(as_json):
-    """Write everyone OneLogin knows, by email, with their role fields as last seen (the
-    last sync preview), as CSV on standard output. The file imports back as no change, so
-    edit it and import it, or keep only the rows and cells that change."""
-    lines = role_csv.export()
+    """Write everyone the last sync saw in OneLogin, by email, with their role fields as
+    last seen, as CSV on standard output. The file previews as no change, so edit it and
+    import it, or keep only the rows and cells that change."""
     if not as_json:
-        for line in lines:  # streamed: a large directory is never held whole
+        for line in role_csv.export():  # streamed: a large directory is never held whole
             click.echo(line, nl=False)
         return
-    # The same lines read back, so CSV and JSON cannot disagree.
-    reader = csv.reader(lines)
-    columns = next(reader)
-    users = [dict(zip(columns, (cell or None for cell in cells), strict=True)) for cells in reader]
+    # The same rows as the CSV's, without the quoting a spreadsheet needs.
+    rows = role_csv.export_rows()
+    columns = next(rows)
+    users = [dict(zip(columns, (cell or None for cell in cells), strict=True)) for cells in rows]
     finish(OK, {"columns": columns, "users": users}, "", as_json)
 
 
@@ -72,7 +69,7 @@ def import_command(file, yes, as_json):
     lines = _preview_lines(preview)
 
     if not yes:
-        if preview.to_apply:
+        if preview.changed:
             lines.append("Nothing was written. Run again with --yes to apply the changes.")
             code, message = REFUSED, "needs --yes"
         elif preview.with_errors:
@@ -101,7 +98,7 @@ def _refused_file(message: str, as_json: bool) -> None:
 
 def _counts(preview: role_csv.Preview) -> str:
     return (
-        f"{len(preview.rows)} rows: {len(preview.to_apply)} to change, "
+        f"{len(preview.rows)} rows: {len(preview.changed)} to change, "
         f"{len(preview.with_errors)} with errors, {len(preview.unchanged)} unchanged."
     )
 
@@ -118,7 +115,7 @@ def _error_lines(row: role_csv.Row, label: str) -> list[str]:
 
 def _preview_lines(preview: role_csv.Preview) -> list[str]:
     lines = [_counts(preview)]
-    changes = preview.to_apply
+    changes = preview.changed
     for row in changes[:SHOWN]:
         lines.append(f"  {'change':<8} line {row.line}  {row.email}  {_changes(row.changes)}")
     if len(changes) > SHOWN:

@@ -20,6 +20,7 @@ from dashboard.connections.scim_models import WORKATO_ROLE
 from dashboard.directory.models import Person
 from dashboard.directory.roles import Catalog, RoleRefused, catalog, clearing_means
 from dashboard.extensions import db
+from dashboard.sync import one_user
 from dashboard.sync import service as sync
 from dashboard.sync.planner import DRIFT, IN_SYNC
 from dashboard.timeutil import utcnow
@@ -41,16 +42,7 @@ class Outcome:
     ok: bool = True
     message: str = ""
     workato: str = ""  # whether, and how, the change reached Workato
-    pushed: object | None = None  # one_user.OneUser when pushed now
-
-    def as_json(self) -> dict:
-        return {
-            "user": self.who,
-            "ok": self.ok,
-            "changes": self.changes,
-            "message": self.message,
-            "workato": self.workato,
-        }
+    pushed: one_user.OneUser | None = None  # the steps, when pushed now
 
 
 def role_fields() -> list[str]:
@@ -75,49 +67,99 @@ def validate(values: Mapping[str, str | None], known: Catalog) -> tuple[dict, di
 
 def edit(
     people: Iterable[Person],
-    values: Mapping[str, str | None] | Mapping[int, Mapping[str, str | None]],
+    values: Mapping[int, Mapping[str, str | None]],
     actor: str,
     *,
     push: bool = False,
     known: Catalog | None = None,
 ) -> list[Outcome]:
-    """Set role fields on each person in OneLogin, confirm by reading them back, and record
-    the result (the person shows as drift until Workato has it). `values` is one mapping for
-    everyone, or one per person id. Raises RoleRefused before writing anything when a value
-    is not a Workato role, EditRefused when OneLogin is not connected."""
+    """Set role fields (`values` by person id) on each person in OneLogin, confirm by reading
+    them back, and record the result (the person shows as drift until Workato has it).
+
+    Raises RoleRefused (with every problem by field) before writing anything when a value is
+    not a Workato role, and EditRefused when OneLogin is not connected or a sync run is
+    active (it would send the values it read before the edit and mark them in sync). Both
+    are audited as refused."""
     people = list(people)
     known = known or catalog()
-    wanted: dict[int, dict[str, str | None]] = {}
-    for person in people:
-        given = values.get(person.id, {}) if _per_person(values) else values
-        clean, problems = validate(given, known)  # type: ignore[arg-type]
-        if problems:
-            name, message = next(iter(problems.items()))
-            raise RoleRefused(name, message)
-        wanted[person.id] = clean
+    wanted = check([(p, values.get(p.id, {})) for p in people], actor, known)
+    active = sync.current_active()
+    if active is not None:
+        message = (
+            f"Run {active.id} is {active.status}: change role fields when it has finished "
+            "(it would send the values it read before your change and call them in sync)."
+        )
+        _refused(people, actor, {"error": message})
+        raise EditRefused(message)
     try:
         onelogin, _app_id = sync.onelogin_client()
     except sync.NotReady as exc:
+        _refused(people, actor, {"error": str(exc)})
         raise EditRefused(str(exc)) from None
 
     outcomes: list[Outcome] = []
+    stop: str | None = None
     with onelogin:
         for batch in _batches(people, READ_BATCH):
-            outcomes += _edit_batch(onelogin, batch, wanted, actor, push)
+            if stop is None:
+                done, stop = _edit_batch(onelogin, batch, wanted, actor, push)
+                outcomes += done
+            else:
+                outcomes += [_not_attempted(p, stop) for p in batch]
+    skipped = [o.who for o in outcomes if o.message.startswith(NOT_ATTEMPTED)]
+    if skipped:
+        audit.record(
+            "roles.edit",
+            actor=actor,
+            outcome="failed",
+            details={"error": stop, "not_attempted": skipped},
+        )
+        db.session.commit()
     return outcomes
 
 
-def _edit_batch(onelogin, batch: list[Person], wanted, actor: str, push: bool) -> list[Outcome]:
+def check(
+    pairs: list[tuple[Person, Mapping[str, str | None]]], actor: str, known: Catalog
+) -> dict[int, dict[str, str | None]]:
+    """The values to write by person id; RoleRefused (audited) naming every problem of the
+    first person whose values are refused."""
+    wanted: dict[int, dict[str, str | None]] = {}
+    for person, values in pairs:
+        clean, problems = validate(values, known)
+        if problems:
+            _refused([p for p, _ in pairs], actor, {"problems": problems})
+            name, message = next(iter(problems.items()))
+            raise RoleRefused(name, message, problems)
+        wanted[person.id] = clean
+    return wanted
+
+
+NOT_ATTEMPTED = "Not attempted"
+# Answers every further write would get too: the batch stops at the first one.
+STOPS_THE_BATCH = (errors.UNAUTHORIZED, errors.FORBIDDEN, errors.RATE_LIMITED)
+
+
+def _edit_batch(
+    onelogin, batch: list[Person], wanted, actor: str, push: bool
+) -> tuple[list[Outcome], str | None]:
+    """Up to a hundred people: one read, a write each, one read back. Returns the outcomes
+    and, when OneLogin refused in a way every further write would meet too, why."""
     outcomes = []
     known_ids = [p.onelogin_id for p in batch if p.onelogin_id is not None]
     try:
         before = _attributes(onelogin, known_ids)
     except errors.ConnectionProblem as problem:
+        if problem.kind in STOPS_THE_BATCH:
+            return [_not_attempted(p, str(problem)) for p in batch], str(problem)
         before, failure = {}, str(problem)
     else:
         failure = None
     written: list[tuple[Person, Outcome]] = []
+    stop: str | None = None
     for person in batch:
+        if stop is not None:
+            outcomes.append(_not_attempted(person, stop))
+            continue
         outcome = Outcome(person.id, person.email or person.user_name)
         outcomes.append(outcome)
         if person.onelogin_id is None:
@@ -144,6 +186,8 @@ def _edit_batch(onelogin, batch: list[Person], wanted, actor: str, push: bool) -
             )
         except errors.ConnectionProblem as problem:
             _fail(outcome, str(problem), actor)
+            if problem.kind in STOPS_THE_BATCH:
+                stop = str(problem)
             continue
         written.append((person, outcome))
 
@@ -151,24 +195,19 @@ def _edit_batch(onelogin, batch: list[Person], wanted, actor: str, push: bool) -
     try:
         after = _attributes(onelogin, [p.onelogin_id for p, _ in written])
     except errors.ConnectionProblem as problem:
-        after, unread = {}, f"written, but reading it back failed: {problem}"
+        after, unread = {}, f"Written, but reading it back failed: {problem}"
     else:
-        unread = "written, but OneLogin no longer has this user"
+        unread = "Written, but OneLogin no longer has this user."
     for person, outcome in written:
         held = after.get(person.onelogin_id)
-        kept = {
-            name: (held or {}).get(name) or None for name in outcome.changes if held is not None
-        }
-        wrong = {n: v for n, v in kept.items() if v != outcome.changes[n][1]}
-        if held is None or wrong:
-            message = (
-                "OneLogin kept "
-                + ", ".join(f"{n} = {v or '(not set)'}" for n, v in wrong.items())
-                + " after the change."
-                if held is not None
-                else unread[0].upper() + unread[1:] + "."
-            )
-            _fail(outcome, message, actor)
+        if held is None:
+            _fail(outcome, unread, actor)
+            continue
+        wrong = {n: held.get(n) or None for n in outcome.changes}
+        wrong = {n: v for n, v in wrong.items() if v != outcome.changes[n][1]}
+        if wrong:
+            kept = ", ".join(f"{n} = {v or '(not set)'}" for n, v in wrong.items())
+            _fail(outcome, f"OneLogin kept {kept} after the change.", actor)
             continue
         _record(person, outcome.changes)
         if push:
@@ -186,13 +225,29 @@ def _edit_batch(onelogin, batch: list[Person], wanted, actor: str, push: bool) -
             details={"changes": outcome.changes, "workato": outcome.workato},
         )
         db.session.commit()
-    return outcomes
+    return outcomes, stop
+
+
+def _not_attempted(person: Person, why: str) -> Outcome:
+    return Outcome(
+        person.id, person.email or person.user_name, ok=False, message=f"{NOT_ATTEMPTED}: {why}"
+    )
+
+
+def _refused(people: list[Person], actor: str, details: dict) -> None:
+    one = people[0] if len(people) == 1 else None
+    audit.record(
+        "roles.edit",
+        actor=actor,
+        outcome="refused",
+        target_user=(one.email or one.user_name) if one else None,
+        details={**details, "users": len(people)},
+    )
+    db.session.commit()
 
 
 def _push(person: Person, outcome: Outcome, actor: str) -> None:
     """Send this person's new roles to Workato now (the one-user provisioning)."""
-    from dashboard.sync import one_user
-
     saved = "Saved in OneLogin" if outcome.changes else "OneLogin already held these values"
     try:
         result = one_user.provision(person.email or person.user_name, actor)
@@ -255,10 +310,6 @@ def _attributes(onelogin, ids: list[int]) -> dict[int, dict[str, str | None]]:
         return {}
     users = onelogin.users(user_ids=ids, fields=["id", "custom_attributes"])
     return {u["id"]: dict(u.get("custom_attributes") or {}) for u in users}
-
-
-def _per_person(values: Mapping) -> bool:
-    return bool(values) and all(isinstance(k, int) for k in values)
 
 
 def _batches(items: list, size: int):

@@ -94,7 +94,11 @@ def _onelogin_side(live: Live, onelogin, app_id: int, person: Person, role_field
             if problem.kind != errors.NOT_FOUND:
                 raise
     if user is None:
-        live.onelogin_problem = "OneLogin has no such user (deleted there?)."
+        live.onelogin_problem = (
+            "OneLogin has no such user (deleted there?)."
+            if person.onelogin_id is not None
+            else "Not known to OneLogin: an orphan, in Workato only."
+        )
         return None
     live.onelogin = user
     attributes = user.get("custom_attributes") or {}
@@ -117,14 +121,12 @@ def _member(live: Live, person: Person) -> None:
     if connection is None or connection.secret_ciphertext is None:
         return
     live.member_checked = True
-    email = (person.email or person.user_name).casefold()
     try:
         with client_for(connection, retry=ONE_TRY) as client:
-            members = client.members()
+            live.member = client.member(person.email or person.user_name)
     except (errors.ConnectionProblem, SecretUnreadable) as problem:
         live.member_problem = str(problem)
         return
-    live.member = next((m for m in members if (m.get("email") or "").casefold() == email), None)
     workato_active = bool(live.workato and live.workato.get("active"))
     if live.member is None and workato_active:
         live.hint = INVITATION_HINT.format(who=person.display_name or person.user_name)

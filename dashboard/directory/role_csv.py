@@ -4,7 +4,7 @@ preview (each row's change and each row's error, before anything is written), th
 the rows without errors through the same edit as the pages, reporting each row's fate.
 
 In a cell, empty leaves the field as it is and `-` clears it, so a file may carry only the
-changes, and an exported file imports back as no change at all.
+changes, and an exported file previews as no change (against the values as last seen).
 """
 
 from __future__ import annotations
@@ -57,6 +57,13 @@ class Preview:
 
     @property
     def to_apply(self) -> list[Row]:
+        """Every row without errors that sets something: also those that match the last
+        seen values, as OneLogin may hold others since (the edit compares with OneLogin)."""
+        return [r for r in self.rows if not r.errors and r.values]
+
+    @property
+    def changed(self) -> list[Row]:
+        """Rows that differ from the values as last seen."""
         return [r for r in self.rows if not r.errors and r.changes]
 
     @property
@@ -70,7 +77,7 @@ class Preview:
     def as_json(self) -> dict:
         return {
             "rows": len(self.rows),
-            "changes": len(self.to_apply),
+            "changes": len(self.changed),
             "errors": len(self.with_errors),
             "unchanged": len(self.unchanged),
             "items": [r.as_json() for r in self.rows],
@@ -109,6 +116,8 @@ def read(text: str, known: Catalog) -> Preview:
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
     try:
         header = [h.strip() for h in next(reader)]
+        while header and not header[-1]:
+            header.pop()  # a spreadsheet's trailing empty columns
     except StopIteration:
         raise FileRefused("The file is empty: the first line must name the columns.") from None
     except csv.Error as exc:
@@ -143,6 +152,8 @@ def read(text: str, known: Catalog) -> Preview:
 
 def _row(number, cells, width, at, role_columns, known: Catalog) -> Row:
     cells = [_unsafe(c) for c in cells]
+    while len(cells) > width and not cells[-1].strip():
+        cells.pop()  # the trailing empty cells of those columns
     row = Row(number, cells[at].strip() if at < len(cells) else "")
     if len(cells) != width:
         row.errors.append(f"{len(cells)} cells where the first line names {width} columns.")
@@ -232,8 +243,15 @@ def export() -> Iterator[str]:
     """The CSV, a line at a time: everyone the last sync saw in OneLogin (by email, else
     userName), with their role fields as last seen. Streamed, so a large directory is never
     held whole."""
+    for cells in export_rows():
+        yield _line(cells)
+
+
+def export_rows() -> Iterator[list[str]]:
+    """The export's header, then each person's cells, as they are (not yet made safe for
+    spreadsheets)."""
     fields = edits.role_fields()
-    yield _line([EMAIL, *fields])
+    yield [EMAIL, *fields]
     query = (
         select(Person.email, Person.user_name, Person.roles)
         .where(Person.onelogin_id.is_not(None))
@@ -242,7 +260,7 @@ def export() -> Iterator[str]:
     )
     for email, user_name, roles in db.session.execute(query):
         held = roles or {}
-        yield _line([email or user_name, *((held.get(f) or "") for f in fields)])
+        yield [email or user_name, *((held.get(f) or "") for f in fields)]
 
 
 def _line(cells: list[str]) -> str:
@@ -251,10 +269,15 @@ def _line(cells: list[str]) -> str:
     return out.getvalue()
 
 
+def _risky(cell: str) -> bool:
+    # A lone "-" is this format's "clear"; "-" followed by more is a formula to a spreadsheet.
+    return cell.startswith(FORMULA) or (cell.startswith("-") and len(cell) > 1)
+
+
 def _safe(cell: str) -> str:
-    return f"'{cell}" if cell.startswith(FORMULA) else cell
+    return f"'{cell}" if _risky(cell) else cell
 
 
 def _unsafe(cell: str) -> str:
     """A cell as it was before _safe quoted it (so an exported file imports back)."""
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA) else cell
+    return cell[1:] if cell.startswith("'") and _risky(cell[1:]) else cell

@@ -7,7 +7,6 @@ from __future__ import annotations
 from flask import (
     Blueprint,
     Response,
-    abort,
     flash,
     redirect,
     render_template,
@@ -20,81 +19,70 @@ from flask_login import current_user
 from dashboard import error_page
 from dashboard.directory import edits, role_csv, roles, service
 from dashboard.directory.models import Person
+from dashboard.directory.routes import person_context, person_or_404, role_form_context
 from dashboard.extensions import db
 from dashboard.htmx import is_htmx
 from dashboard.timeutil import utcnow
 
 bp = Blueprint("roles", __name__, url_prefix="/users/roles")
 
-BULK_LIMIT = 5000  # people one bulk edit may change; more is a CSV import's job
-IN_ROW, ON_PAGE = "row", "page"  # where an inline form sits
-
-
-def _person(person_id: int) -> Person:
-    person = service.get(person_id)
-    if person is None:
-        abort(404, "No such user in the last plan. Preview a sync to refresh the list.")
-    return person
-
-
-def _place() -> str:
-    return IN_ROW if request.values.get("in") == IN_ROW else ON_PAGE
-
-
-def _form_context(person: Person, **extra) -> dict:
-    return {
-        "person": person,
-        "place": _place(),
-        "role_fields": edits.role_fields(),
-        "known": roles.catalog(remote=False),
-        "values": {f: (person.roles or {}).get(f) for f in edits.role_fields()},
-        "problems": {},
-        **extra,
-    }
+# People one bulk edit may change: each costs a OneLogin call, of 5000 an hour; more is a
+# CSV import from the command line (`flask roles import`).
+BULK_LIMIT = 1000
+SHOWN = 20  # names listed on the bulk confirmation
+IN_ROW = "row"  # an inline form in a Users row; else the user page's roles card
 
 
 def _render(person: Person, *, editing: bool = False, **extra) -> str:
-    """The Users row (editing: with the form in it), or the user page's roles card."""
-    context = _form_context(person, editing=editing, **extra)
-    if _place() == IN_ROW:
+    """The Users row (editing: with the form in it), or the user page's body, whose state,
+    drift and timeline an edit changes too."""
+    if request.values.get("in") == IN_ROW:
+        context = {"person": person, "editing": editing, **role_form_context(person), **extra}
+        context["place"] = IN_ROW
         return render_template("directory/_person_row.html", **context)
-    return render_template("directory/_roles.html", **context)
+    return render_template("directory/_person.html", **person_context(person, **extra))
 
 
 @bp.get("/<int:person_id>/edit")
 def edit_form(person_id: int) -> str:
     # A viewer gets the values, as on the user page: the form would only end in a 403.
-    return _render(_person(person_id), editing=current_user.is_admin)
+    return _render(person_or_404(person_id), editing=current_user.is_admin)
 
 
 @bp.get("/<int:person_id>")
 def show(person_id: int) -> str:
     """The role fields as shown (a Cancel on the inline form)."""
-    return _render(_person(person_id))
+    return _render(person_or_404(person_id))
 
 
 @bp.post("/<int:person_id>")
 def save(person_id: int):
     """Write the role fields to OneLogin, read them back, and push to Workato when asked.
     A refused value comes back in the form, by its field, with nothing written."""
-    person = _person(person_id)
-    fields = edits.role_fields()
-    given = {f: request.form.get(f, "") for f in fields if f in request.form}
+    person = person_or_404(person_id)
+    submitted = {f: request.form[f] for f in edits.role_fields() if f in request.form}
+    shown = {f: request.form.get(f"shown-{f}") for f in submitted}
+    # Only what the admin changed: a field the form showed empty may hold a value in OneLogin
+    # that the template does not render.
+    given = {f: v for f, v in submitted.items() if shown[f] is None or v.strip() != shown[f]}
     known = roles.catalog()
-    clean, problems = edits.validate(given, known)
-    if problems:
-        if not is_htmx():
-            return _back(person_id, " ".join(problems.values()), "error")
-        return _render(person, editing=True, values=given, problems=problems, known=known), 422
     push = request.form.get("push") == "yes"
     try:
-        [outcome] = edits.edit([person], clean, current_user.actor, push=push, known=known)
+        [outcome] = edits.edit(
+            [person], {person.id: given}, current_user.actor, push=push, known=known
+        )
+    except roles.RoleRefused as refused:
+        if not is_htmx():
+            return _back(person_id, " ".join(refused.problems.values()), "error")
+        context = {"values": submitted, "shown": shown, "problems": refused.problems}
+        context["known"] = known
+        return _render(person, editing=True, **context), 422
     except edits.EditRefused as exc:
         return error_page("Not saved", str(exc), 409)
     if not is_htmx():
         return _back(person_id, outcome.message, "success" if outcome.ok else "error")
     db.session.expire_all()  # the row was rewritten by the edit (and the push)
-    return _render(_person(person_id), outcome=outcome, known=known)
+    return _render(person_or_404(person_id), outcome=outcome, known=known)
 
 
 def _back(person_id: int, message: str, category: str):
@@ -105,27 +93,40 @@ def _back(person_id: int, message: str, category: str):
 
 @bp.post("/bulk")
 def bulk():
-    """One field set to one value for the selected people, or for all the filter matches."""
+    """One field set to one value for the ticked people, or for everyone the filters match.
+    The first post shows who would change and asks to confirm; the confirmation names the
+    people, so what is applied is exactly what was shown."""
     field = request.form.get("field", "")
     if field not in edits.role_fields():
-        return error_page("Not saved", "Choose the role field to set.", 400)
+        return _bulk_refused("Choose the role field to set.")
     if request.form.get("scope") == "filter":
         filters = service.Filters.read(request.form)
         ids = service.matching_ids(filters, BULK_LIMIT + 1, in_onelogin=True)
     else:
         ids = [int(i) for i in request.form.getlist("person") if i.isdigit()]
     if not ids:
-        return error_page("Not saved", "Select at least one user.", 400)
+        return _bulk_refused("Tick at least one user, or choose every user the filters match.")
     if len(ids) > BULK_LIMIT:
-        return error_page(
-            "Not saved",
-            f"More than {BULK_LIMIT} users match: narrow the filter, or import a CSV file.",
-            400,
+        return _bulk_refused(
+            f"More than {BULK_LIMIT} users: narrow the filter, or use `flask roles import`."
         )
     value = request.form.get("value", "")
+    people = service.get_many(ids)
+    known = roles.catalog()
     try:
-        people = service.get_many(ids)
-        outcomes = edits.edit(people, {field: value}, current_user.actor)
+        if request.form.get("confirmed") != "yes":
+            edits.check([(p, {field: value}) for p in people], current_user.actor, known)
+            return render_template(
+                "directory/bulk_confirm.html",
+                field=field,
+                value=value.strip(),
+                people=people,
+                shown=SHOWN,
+                clearing=roles.clearing_means(field),
+                section="users",
+            )
+        values = {p.id: {field: value} for p in people}
+        outcomes = edits.edit(people, values, current_user.actor, known=known)
     except roles.RoleRefused as exc:
         return error_page("Not saved", str(exc), 422)
     except edits.EditRefused as exc:
@@ -139,6 +140,13 @@ def bulk():
     )
 
 
+def _bulk_refused(message: str):
+    """Back to the Users page as it was filtered, with the reason (nothing was written)."""
+    flash(message, "error")
+    filters = service.Filters.read(request.form)
+    return redirect(url_for("directory.users", **filters.args(after="")), 303)
+
+
 @bp.get("/import")
 def import_page() -> str:
     return render_template(
@@ -150,10 +158,9 @@ def import_page() -> str:
 def import_preview():
     """Read the file and show each row's change and error; nothing is written yet."""
     upload = request.files.get("file")
-    if upload is not None and upload.filename:
-        raw = upload.read()
-    else:
-        raw = request.form.get("csv", "").encode()
+    if upload is None or not upload.filename:
+        return _import_refused("Choose a CSV file to preview.")
+    raw = upload.read()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

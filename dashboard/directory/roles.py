@@ -27,11 +27,13 @@ CLEAR = "-"  # in a CSV cell: clear the field (an empty cell leaves it as it is)
 
 
 class RoleRefused(ValueError):
-    """A value a role field may not hold; the message says why and what would do."""
+    """A value a role field may not hold; the message says why and what would do.
+    `problems` has every refused field's message, when several were checked at once."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, problems: dict[str, str] | None = None):
         super().__init__(message)
         self.field = field
+        self.problems = problems or {field: message}
 
 
 @dataclass(frozen=True)
@@ -47,14 +49,13 @@ class Catalog:
             return None
         if value in self.names:
             return value
-        same = [n for n in self.names if n.casefold() == value.casefold()]
-        if same:
+        hint = did_you_mean(value, self.names)
+        if hint and hint.casefold() == value.casefold():
             raise RoleRefused(
                 field,
                 f"“{value}” is not a Workato role: role names are case-sensitive. "
-                f"Did you mean {same[0]}?",
+                f"Did you mean {hint}?",
             )
-        hint = did_you_mean(value, self.names)
         raise RoleRefused(
             field,
             f"“{value}” is not in {self.source}"

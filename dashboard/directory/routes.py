@@ -6,9 +6,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from dashboard import error_page
+from dashboard import audit, error_page
 from dashboard.directory import access, edits, live, roles, service
 from dashboard.directory.models import Person
+from dashboard.extensions import db
 from dashboard.htmx import is_htmx
 from dashboard.sync import one_user
 from dashboard.sync import service as sync
@@ -51,6 +52,7 @@ def users():
         "filters": filters,
         "page": service.page(filters),
         "no_role": service.NO_ROLE,
+        "role_fields": edits.role_fields(),
         "section": "users",
     }
     if is_htmx():
@@ -63,39 +65,47 @@ def users():
         today=utcnow().date(),
         roles=service.roles(),
         states=STATES,
-        role_fields=edits.role_fields(),
         known=roles.catalog(remote=False),
         **context,
     )
 
 
-def _person_or_404(person_id: int) -> Person:
+def person_or_404(person_id: int) -> Person:
     person = service.get(person_id)
     if person is None:
         abort(404, "No such user in the last plan. Preview a sync to refresh the list.")
     return person
 
 
-def _person_context(person: Person, **extra) -> dict:
+def role_form_context(person: Person) -> dict:
+    """What the role fields form needs, as stored (shown without asking Workato)."""
+    fields = edits.role_fields()
+    return {
+        "role_fields": fields,
+        "known": roles.catalog(remote=False),
+        "values": {f: (person.roles or {}).get(f) for f in fields},
+        "problems": {},
+        "shown": None,
+        "place": "page",
+    }
+
+
+def person_context(person: Person, **extra) -> dict:
     return {
         "person": person,
         "items": service.items_for(person),
         "timeline": service.timeline(person),
         "orphan": person.state == ORPHANED,
-        "role_fields": edits.role_fields(),
-        "known": roles.catalog(remote=False),
-        "values": {f: (person.roles or {}).get(f) for f in edits.role_fields()},
-        "problems": {},
-        "place": "page",
         "section": "users",
+        **role_form_context(person),
         **extra,
     }
 
 
 def _show(person_id: int, **extra):
     """The person's page (or, for htmx, its body) after an action, with its outcome."""
-    person = _person_or_404(person_id)
-    context = _person_context(person, **extra)
+    person = person_or_404(person_id)
+    context = person_context(person, **extra)
     if is_htmx():
         return render_template("directory/_person.html", **context)
     return render_template("directory/person.html", **context)
@@ -103,13 +113,13 @@ def _show(person_id: int, **extra):
 
 @bp.get("/<int:person_id>")
 def person(person_id: int) -> str:
-    return render_template("directory/person.html", **_person_context(_person_or_404(person_id)))
+    return render_template("directory/person.html", **person_context(person_or_404(person_id)))
 
 
 @bp.get("/<int:person_id>/live")
 def live_view(person_id: int) -> str:
     """Both sides read now: on demand, never on page view."""
-    person = _person_or_404(person_id)
+    person = person_or_404(person_id)
     found = live.read(person, edits.role_fields())
     return render_template("directory/_live.html", person=person, live=found)
 
@@ -119,7 +129,7 @@ def provision(person_id: int):
     """Provision this one person now, showing each step (read, render, find, act, compare).
     The steps come right under the person's name and take the focus (autofocus: htmx
     focuses it after the swap, a browser on load), so a screen reader reads them next."""
-    person = _person_or_404(person_id)
+    person = person_or_404(person_id)
     try:
         result = one_user.provision(
             person.email or person.user_name,
@@ -135,10 +145,10 @@ def provision(person_id: int):
 def set_workato_active(person_id: int):
     """Suspend or reactivate the Workato account directly: for an orphan, or while OneLogin
     is unreachable. An admin's explicit choice, confirmed by ticking "I understand"."""
-    person = _person_or_404(person_id)
+    person = person_or_404(person_id)
     active = request.form.get("active") == "true"
     if request.form.get("understood") != "yes":
-        return _refused(person, "Tick “I understand” first.", 400)
+        return _unconfirmed(person, "workato.reactivate" if active else "workato.suspend")
     try:
         result = one_user.set_active(person.user_name, person.key, active, current_user.actor)
     except (sync.NotReady, sync.Refused) as exc:
@@ -151,15 +161,17 @@ def set_workato_active(person_id: int):
 def deprovision(person_id: int):
     """Remove access in OneLogin (one of the walkthrough's three ways), then reconcile the
     person so their Workato account is suspended, and show what happened."""
-    person = _person_or_404(person_id)
+    person = person_or_404(person_id)
     method = request.form.get("method", "")
     if request.form.get("understood") != "yes":
-        return _refused(person, "Tick “I understand” first.", 400)
+        return _unconfirmed(person, f"access.{method}")
     try:
         done = access.deprovision(
             person, method, current_user.actor, request.form.get("typed_email", "")
         )
-    except (access.AccessRefused, sync.NotReady, sync.Refused) as exc:
+    except access.AccessRefused as exc:
+        return _refused(person, str(exc), exc.status)
+    except sync.NotReady as exc:
         return _refused(person, str(exc), 409)
     title = {
         access.REMOVE_APP: "Remove app access",
@@ -173,12 +185,11 @@ def deprovision(person_id: int):
 def grant_page():
     """Give a OneLogin user the Workato app: find them, choose a role that grants it."""
     q = request.args.get("q", "").strip()[:100]
-    context: dict = {"q": q, "section": "users", "candidates": [], "problem": None}
+    context: dict = {"q": q, "section": "users", "candidates": [], "roles": [], "problem": None}
     try:
-        context["roles"] = access.app_roles()
-        context["candidates"] = access.search(q) if q else []
+        context["candidates"], context["roles"] = access.find(q)
     except (access.AccessRefused, sync.NotReady) as exc:
-        context["roles"], context["problem"] = [], str(exc)
+        context["problem"] = str(exc)
     if is_htmx():
         return render_template("directory/_candidates.html", **context)
     return render_template("directory/grant.html", **context)
@@ -193,7 +204,9 @@ def grant():
         return error_page("Not done", "Choose a user and a OneLogin role.", 400)
     try:
         done = access.grant(onelogin_id, role_id, current_user.actor)
-    except (access.AccessRefused, sync.NotReady, sync.Refused) as exc:
+    except access.AccessRefused as exc:
+        return error_page("Not done", str(exc), exc.status)
+    except sync.NotReady as exc:
         return error_page("Not done", str(exc), 409)
     target = service.by_onelogin_id(onelogin_id)
     if target is None:
@@ -207,6 +220,20 @@ def grant():
             section="users",
         )
     return _show(target.id, result=done.result, result_title="Give access", done=done)
+
+
+def _unconfirmed(person: Person, action: str):
+    """An action that takes access away (or gives it back) asked without the tick."""
+    message = "Tick “I understand” first."
+    audit.record(
+        action,
+        actor=current_user.actor,
+        outcome="refused",
+        target_user=person.email or person.user_name,
+        details={"error": message},
+    )
+    db.session.commit()
+    return _refused(person, message, 400)
 
 
 def _refused(person: Person, message: str, status: int):

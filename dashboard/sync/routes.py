@@ -54,7 +54,7 @@ KIND_LABELS = {
     "sync": "Sync",
     "retry": "Retry of failed items",
     "suspend": "Suspend chosen orphans",
-    "user": "Provision one user",
+    "user": "One user, on demand",
 }
 ACTION_HINTS = {
     "create": "new in Workato",
