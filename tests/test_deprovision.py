@@ -15,6 +15,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from dashboard.audit.models import AuditEntry
+from dashboard.connections import http
 from dashboard.connections import service as connections
 from dashboard.connections.models import ONELOGIN
 from dashboard.directory.models import Person
@@ -33,6 +34,15 @@ ALAN = "alan.turing@example.com"
 HEDY = "hedy.lamarr@example.com"
 OWNER = "workspace.owner@example.com"  # in Workato only: an orphan unknown to OneLogin
 MANY = 1000  # enough failures to outlast every retry
+TICK = "Tick “I understand” first."
+FAILING = (  # what the simulator's 503 says, as the dashboard words it
+    "OneLogin API is failing (503); this is on their side. Try again later. "
+    "OneLogin API said: Service unavailable"
+)
+NO_GRANTING_ROLE = (
+    "No OneLogin role gives this user the Workato app (it may be assigned to them directly): "
+    "remove it in OneLogin under Users > the user > Applications, or deactivate the user."
+)
 # Both apps of a test share the database, so they share the key its secrets are sealed with.
 SETTINGS = {
     "DASHBOARD_SYNC_EXECUTOR": "worker",
@@ -127,6 +137,16 @@ def audit_about(app, user: str) -> list[dict]:
             {"action": e.action, "actor": e.actor, "outcome": e.outcome, "details": e.details}
             for e in db.session.scalars(query)
         ]
+
+
+def refused(action: str, message: str) -> dict:
+    """The audit entry a refusal leaves (see audit_about)."""
+    return {
+        "action": action,
+        "actor": ADMIN_EMAIL,
+        "outcome": "refused",
+        "details": {"error": message},
+    }
 
 
 def timeline(body: str) -> list[str]:
@@ -233,6 +253,28 @@ def test_deactivate_sets_onelogin_status_suspended_and_suspends_them_in_workato(
     assert removal["details"] == {"status": "suspended"}
 
 
+def test_removing_access_while_a_run_is_active_changes_onelogin_and_says_workato_follows(
+    admin_client, app, world
+):
+    """A leaver's access goes at once in OneLogin even while a long run holds Workato; the
+    page says the Workato account follows at the next sync instead of pretending."""
+    world.person("Grace", "Hopper", workato_role="Analyst")  # not provisioned: a write to run
+    with app.app_context():
+        run, _plan = service.make_plan(ACTOR)
+        service.apply(run.id, ACTOR, start=False)  # queued: the run holds the writer's lock
+
+    response = deprovision(admin_client, app, ADA, "remove_app", htmx=True)
+
+    body = text(response)
+    assert response.status_code == 200, body
+    assert "Remove app access: done in OneLogin; Workato follows at the next sync" in body
+    assert f"Run {run.id} is queued" in body and "The next sync will do it." in body
+    assert world.ada.id not in members(world, "Workato Users")
+    assert world.workato_user(ADA)["active"] is True  # nothing sent beside the run
+    removal = next(e for e in audit_about(app, ADA) if e["action"] == "access.remove_app")
+    assert removal["outcome"] == "success"
+
+
 def test_delete_removes_the_onelogin_user_and_suspends_them_in_workato(admin_client, app, world):
     response = deprovision(admin_client, app, ADA, "delete", htmx=True, typed_email=ADA)
 
@@ -274,10 +316,19 @@ def test_removing_access_without_the_understood_tick_is_refused(admin_client, ap
     assert plain.status_code == 303 and plain.location == f"/users/{ada}"
     assert "Tick “I understand” first." in text(admin_client.get(f"/users/{ada}"))
     partial = post(admin_client, f"/users/{ada}/deprovision", htmx=True, method="deactivate")
-    assert partial.status_code == 400 and "Tick “I understand” first." in text(partial)
+    assert partial.status_code == 400 and TICK in text(partial)
+    for active in ("false", "true"):  # suspending or reactivating in Workato directly
+        direct = post(admin_client, f"/users/{ada}/workato", htmx=True, active=active)
+        assert direct.status_code == 400 and TICK in text(direct)
 
     assert_nothing_changed(world, before, workato)
-    assert not [e for e in audit_about(app, ADA) if e["action"].startswith("access.")]
+    assert world.workato_user(ADA)["active"] is True
+    assert audit_about(app, ADA) == [
+        refused("access.remove_app", TICK),
+        refused("access.deactivate", TICK),
+        refused("workato.suspend", TICK),
+        refused("workato.reactivate", TICK),
+    ]
 
 
 def test_delete_with_a_wrong_typed_email_is_refused(admin_client, app, world):
@@ -285,10 +336,12 @@ def test_delete_with_a_wrong_typed_email_is_refused(admin_client, app, world):
 
     response = deprovision(admin_client, app, ADA, "delete", htmx=True, typed_email=ALAN)
 
-    assert response.status_code == 409
-    assert "Type ada.lovelace@example.com to confirm deleting them in OneLogin." in text(response)
+    said = "Type ada.lovelace@example.com to confirm deleting them in OneLogin."
+    assert response.status_code == 400
+    assert said in text(response)
     assert_nothing_changed(world, before, workato)
     assert world.ada.id in world.tenant.users
+    assert audit_about(app, ADA) == [refused("access.delete", said)]
 
 
 def test_an_unknown_way_to_remove_access_is_refused(admin_client, app, world):
@@ -296,9 +349,10 @@ def test_an_unknown_way_to_remove_access_is_refused(admin_client, app, world):
 
     response = deprovision(admin_client, app, ADA, "wipe", htmx=True)
 
-    assert response.status_code == 409
+    assert response.status_code == 400
     assert "Unknown way to remove access: wipe." in text(response)
     assert_nothing_changed(world, before, workato)
+    assert audit_about(app, ADA) == [refused("access.wipe", "Unknown way to remove access: wipe.")]
 
 
 def test_an_orphan_unknown_to_onelogin_is_told_to_be_suspended_in_workato(admin_client, app, world):
@@ -306,12 +360,27 @@ def test_an_orphan_unknown_to_onelogin_is_told_to_be_suspended_in_workato(admin_
 
     response = deprovision(admin_client, app, OWNER, "remove_app", htmx=True)
 
+    said = "OneLogin does not know this user: suspend them in Workato directly instead."
     assert response.status_code == 409
-    assert "OneLogin does not know this user: suspend them in Workato directly instead." in text(
-        response
-    )
+    assert said in text(response)
     assert_nothing_changed(world, before, workato)
     assert world.workato_user(OWNER)["active"] is True
+    assert audit_about(app, OWNER) == [refused("access.remove_app", said)]
+
+
+def test_remove_app_access_when_no_role_gives_the_app_is_refused(admin_client, app, world):
+    """Since the last preview Ada left Workato Users in OneLogin (or has the app assigned
+    directly): there is no role to take her out of, and nothing is changed."""
+    world.revoke(world.ada.id)
+    before, workato = onelogin_view(world), world.workato_users()
+
+    response = deprovision(admin_client, app, ADA, "remove_app", htmx=True)
+
+    assert response.status_code == 409
+    assert NO_GRANTING_ROLE in text(response)
+    assert_nothing_changed(world, before, workato)
+    assert world.workato_user(ADA)["active"] is True
+    assert audit_about(app, ADA) == [refused("access.remove_app", NO_GRANTING_ROLE)]
 
 
 def test_delete_of_a_user_without_an_email_still_needs_a_typed_confirmation(
@@ -322,7 +391,7 @@ def test_delete_of_a_user_without_an_email_still_needs_a_typed_confirmation(
     with app.app_context():
         service.make_plan(ADMIN_EMAIL)
         alan = db.session.scalar(select(Person).where(Person.onelogin_id == world.alan.id))
-        alan_id = alan.id
+        alan_id, alan_name = alan.id, alan.user_name
     assert "Delete in OneLogin" in text(admin_client.get(f"/users/{alan_id}"))
 
     response = post(
@@ -334,8 +403,11 @@ def test_delete_of_a_user_without_an_email_still_needs_a_typed_confirmation(
         typed_email="",
     )
 
+    said = f"Type {alan_name} to confirm deleting them in OneLogin."
     assert world.alan.id in world.tenant.users  # nothing typed confirms nothing
-    assert response.status_code == 409
+    assert response.status_code == 400
+    assert said in text(response)
+    assert audit_about(app, alan_name) == [refused("access.delete", said)]
 
 
 # --- 3. OneLogin down while removing access -------------------------------------------
@@ -350,15 +422,20 @@ def test_onelogin_failing_during_remove_access_says_so_and_leaves_workato_alone(
     response = deprovision(admin_client, app, ADA, "remove_app", htmx=True)
 
     body = text(response)
-    assert response.status_code == 409
-    assert "OneLogin API is failing (503); this is on their side. Try again later." in body
+    assert response.status_code == 502
+    assert FAILING in body
+    assert "Removed from" not in body  # nothing was done
     world.tenant.scheduled.clear()
     assert_nothing_changed(world, before, workato)
     assert world.workato_user(ADA)["active"] is True
-    failed = [e for e in audit_about(app, ADA) if e["action"] == "access.remove_app"]
-    assert [(e["outcome"], e["actor"]) for e in failed] == [("failed", ADMIN_EMAIL)]
-    assert "503" in failed[0]["details"]["error"]
-    assert "sync.user" not in [e["action"] for e in audit_about(app, ADA)]
+    assert audit_about(app, ADA) == [
+        {
+            "action": "access.remove_app",
+            "actor": ADMIN_EMAIL,
+            "outcome": "failed",
+            "details": {"error": FAILING, "removed": []},
+        }
+    ]
     assert people_state(admin_client, ADA) == "In sync"
 
 
@@ -374,10 +451,40 @@ def test_onelogin_failing_on_the_role_change_leaves_the_user_in_the_role_and_in_
     assert response.status_code == 303
     world.tenant.scheduled.clear()
     page = text(admin_client.get(response.location))
-    assert "OneLogin API is failing (503)" in page
+    assert FAILING in page
     assert_nothing_changed(world, before, workato)
-    assert [(e["action"], e["outcome"]) for e in audit_about(app, ADA)] == [
-        ("access.remove_app", "failed")
+    assert [(e["action"], e["outcome"], e["details"]) for e in audit_about(app, ADA)] == [
+        ("access.remove_app", "failed", {"error": FAILING, "removed": []})
+    ]
+
+
+def test_remove_app_access_failing_after_leaving_one_of_two_roles_says_which_it_left(
+    admin_client, app, world, monkeypatch
+):
+    """Ada has the app through Workato Admins and Workato Users. OneLogin takes her out of
+    the first, then fails on the second: the admin is told what was done, the audit entry
+    lists the role left, and Workato is not touched (she still has the app)."""
+    monkeypatch.setattr(http.RetryPolicy, "delay", lambda self, attempt, problem: 0.0)
+    world.tenant.roles[role_id(world, "Workato Admins")].user_ids.append(world.ada.id)
+    workato = world.workato_users()
+    world.tenant.fail_next(503, MANY, path=f"/api/2/roles/{role_id(world, 'Workato Users')}/users")
+
+    response = deprovision(admin_client, app, ADA, "remove_app", htmx=True)
+
+    world.tenant.scheduled.clear()
+    said = f"Removed from Workato Admins only, then: {FAILING}"
+    assert response.status_code == 502
+    assert said in text(response)
+    assert world.ada.id not in members(world, "Workato Admins")
+    assert world.ada.id in members(world, "Workato Users")
+    assert world.workato_users() == workato
+    assert audit_about(app, ADA) == [
+        {
+            "action": "access.remove_app",
+            "actor": ADMIN_EMAIL,
+            "outcome": "failed",
+            "details": {"error": said, "removed": ["Workato Admins"]},
+        }
     ]
 
 
@@ -469,12 +576,38 @@ def test_grant_through_a_role_that_does_not_give_the_app_is_refused(admin_client
         role_id=str(role_id(world, "Employees")),
     )
 
-    assert response.status_code == 409
-    assert "That OneLogin role does not grant the Workato app: choose one that does." in text(
-        response
-    )
+    said = "That OneLogin role does not grant the Workato app: choose one that does."
+    assert response.status_code == 400
+    assert said in text(response)
     assert_nothing_changed(world, before, workato)
     assert world.workato_user(HEDY) is None
+    assert audit_about(app, HEDY) == [refused("access.grant", said)]
+
+
+def test_grant_with_onelogin_failing_says_so_and_changes_nothing(admin_client, app, world):
+    before, workato = onelogin_view(world), world.workato_users()
+    onelogin_failing(world)
+
+    response = post(
+        admin_client,
+        "/users/grant",
+        onelogin_id=str(world.hedy.id),
+        role_id=str(role_id(world, "Workato Users")),
+    )
+
+    world.tenant.scheduled.clear()
+    assert response.status_code == 502
+    assert FAILING in text(response)
+    assert_nothing_changed(world, before, workato)
+    assert world.workato_user(HEDY) is None
+    assert audit_about(app, str(world.hedy.id)) == [
+        {
+            "action": "access.grant",
+            "actor": ADMIN_EMAIL,
+            "outcome": "failed",
+            "details": {"error": FAILING},
+        }
+    ]
 
 
 # --- 6. the live view --------------------------------------------------------------------

@@ -125,6 +125,17 @@ def success(user: str, changes: dict, workato: str = "at the next sync") -> dict
     }
 
 
+def refused(user: str | None, users: int, **details) -> dict:
+    """The roles.edit entry a refused edit leaves: `user` for one user, None for several;
+    `details` is problems={field: message} or error=message."""
+    return {
+        "actor": ADMIN,
+        "outcome": "refused",
+        "user": user,
+        "details": {**details, "users": users},
+    }
+
+
 def text_of(body: str) -> str:
     """The page's text, tags dropped and whitespace folded, for reading messages."""
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body))).strip()
@@ -281,7 +292,8 @@ def test_the_wrong_case_is_refused_by_its_field_with_did_you_mean(app, admin_cli
 
     assert onelogin_writes(world) == []
     assert onelogin_roles(world, JONAS)["workato_role"] == "admin"
-    assert role_edits(app) == []
+    said = "“admin” is not a Workato role: role names are case-sensitive. Did you mean Admin?"
+    assert role_edits(app) == [refused(JONAS, 1, problems={"workato_role": said})]
 
 
 def test_an_unknown_role_is_refused_with_the_valid_roles(app, admin_client, world):
@@ -295,7 +307,8 @@ def test_an_unknown_role_is_refused_with_the_valid_roles(app, admin_client, worl
     assert 'aria-invalid="true"' in field_input(body, rui, "workato_role")
     assert onelogin_writes(world) == []
     assert onelogin_roles(world, RUI)["workato_role"] == "Developer"
-    assert role_edits(app) == []
+    said = f"“Developer” is not in {CONFIGURED}. {VALID}"
+    assert role_edits(app) == [refused(RUI, 1, problems={"workato_role": said})]
 
 
 @pytest.mark.parametrize(
@@ -308,20 +321,25 @@ def test_with_the_workato_api_its_roles_are_the_valid_ones(
     connect_workato_api(app, workato_api_url)
     rui = pid(app, RUI)
 
-    refused = post(admin_client, f"/users/roles/{rui}", workato_role="Developer")
-    assert refused.status_code == 422
-    assert field_error(refused.get_data(as_text=True), rui, "workato_role") == (
+    said = (
         "“Developer” is not in Workato's list of roles. "
         "Valid roles: Admin, Analyst, Operator, Recipe Reviewer."
     )
+    answer = post(admin_client, f"/users/roles/{rui}", workato_role="Developer")
+    assert answer.status_code == 422
+    assert field_error(answer.get_data(as_text=True), rui, "workato_role") == said
     assert onelogin_writes(world) == []
+    assert role_edits(app) == [refused(RUI, 1, problems={"workato_role": said})]
 
     saved = post(admin_client, f"/users/roles/{rui}", workato_role="Recipe Reviewer")
     body = saved.get_data(as_text=True)
     assert saved.status_code == 200, body
     assert "Saved in OneLogin. Workato gets it at the next sync." in body
     assert onelogin_roles(world, RUI)["workato_role"] == "Recipe Reviewer"
-    assert role_edits(app) == [success(RUI, {"workato_role": ["Developer", "Recipe Reviewer"]})]
+    assert role_edits(app) == [
+        refused(RUI, 1, problems={"workato_role": said}),
+        success(RUI, {"workato_role": ["Developer", "Recipe Reviewer"]}),
+    ]
 
     # The form (which never waits on Workato) offers the list just read.
     form = html.unescape(admin_client.get(f"/users/roles/{rui}/edit?in=row").get_data(as_text=True))
@@ -337,12 +355,11 @@ def test_with_the_workato_api_failing_the_configured_roles_are_used_and_said(
     fallback = "Workato's list of roles could not be read ("
     instead = f"checked against {CONFIGURED} instead."
 
-    refused = post(admin_client, f"/users/roles/{rui}", workato_role="Recipe Reviewer")
-    body = refused.get_data(as_text=True)
-    assert refused.status_code == 422
-    assert field_error(body, rui, "workato_role") == (
-        f"“Recipe Reviewer” is not in {CONFIGURED}. {VALID}"
-    )
+    said = f"“Recipe Reviewer” is not in {CONFIGURED}. {VALID}"
+    answer = post(admin_client, f"/users/roles/{rui}", workato_role="Recipe Reviewer")
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert field_error(body, rui, "workato_role") == said
     warning = re.search(r'<p class="warning">([^<]*)</p>', body)
     assert warning, body
     assert fallback in html.unescape(warning.group(1))
@@ -353,7 +370,10 @@ def test_with_the_workato_api_failing_the_configured_roles_are_used_and_said(
     body = saved.get_data(as_text=True)
     assert saved.status_code == 200, body
     assert onelogin_roles(world, RUI)["workato_role"] == "Operator"
-    assert role_edits(app) == [success(RUI, {"workato_role": ["Developer", "Operator"]})]
+    assert role_edits(app) == [
+        refused(RUI, 1, problems={"workato_role": said}),
+        success(RUI, {"workato_role": ["Developer", "Operator"]}),
+    ]
     # The admin is told the value was checked against the fallback list, not Workato's.
     assert fallback in html.unescape(body) and instead in html.unescape(body)
 
@@ -401,6 +421,79 @@ def test_without_javascript_saving_on_the_user_page_answers_a_whole_page(app, ad
     body = answer.get_data(as_text=True)
     assert onelogin_roles(world, RUI)["workato_role"] == "Operator"
     assert answer.status_code == 303 or "<html" in body, body[:200]
+
+
+def form_fields(body: str) -> dict[str, str]:
+    """What the role form posts as rendered (its inputs by name; the post adds the CSRF
+    token, and the push checkbox is left unticked)."""
+    form = re.search(r'<form class="role-form.*?</form>', body, re.S)
+    assert form, body
+    sent = {}
+    for tag in re.findall(r"<input\b[^>]*>", form.group(0)):
+        name = re.search(r'\bname="([^"]+)"', tag)
+        value = re.search(r'\bvalue="([^"]*)"', tag)
+        if name and name.group(1) not in ("csrf_token", "push"):
+            sent[name.group(1)] = html.unescape(value.group(1)) if value else ""
+    return sent
+
+
+def test_a_field_left_as_the_form_showed_it_is_not_written(app, admin_client, world):
+    """The form shows Kwame's role fields as last seen: all empty. Since then OneLogin got
+    workato_role_prod = Admin. The admin sets workato_role only: the prod field, posted
+    empty as it was shown, is not written, so OneLogin keeps Admin."""
+    kwame = pid(app, KWAME)
+    world.tenant.set_custom_attributes(world.kwame.id, {"workato_role_prod": "Admin"})
+    shown = form_fields(
+        admin_client.get(f"/users/roles/{kwame}/edit?in=row").get_data(as_text=True)
+    )
+    assert shown == {
+        "in": "row",
+        **{f"shown-{f}": "" for f in FIELDS},
+        **dict.fromkeys(FIELDS, ""),
+    }
+
+    answer = post(admin_client, f"/users/roles/{kwame}", **{**shown, "workato_role": "Operator"})
+
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200, body
+    assert "Saved in OneLogin. Workato gets it at the next sync." in body
+    assert onelogin_roles(world, KWAME) == {
+        "workato_role": "Operator",
+        "workato_role_test": None,
+        "workato_role_prod": "Admin",  # untouched
+    }
+    assert len(onelogin_writes(world)) == 1
+    assert role_edits(app) == [success(KWAME, {"workato_role": [None, "Operator"]})]
+
+
+def test_a_field_posted_as_shown_is_not_written_even_if_it_differs_from_the_shown_value(
+    app, admin_client, world
+):
+    """Only a field whose posted value differs from its shown value is written: a post with
+    workato_role_prod and shown-workato_role_prod both Analyst leaves OneLogin's Operator
+    (set there since) untouched. Without `shown-` inputs every posted field is written."""
+    maya = pid(app, MAYA)
+    world.tenant.set_custom_attributes(world.maya.id, {"workato_role_prod": "Operator"})
+
+    kept = post(
+        admin_client,
+        f"/users/roles/{maya}",
+        workato_role="Admin",
+        workato_role_prod="Analyst",
+        **{"shown-workato_role": "Analyst", "shown-workato_role_prod": "Analyst"},
+    )
+    assert kept.status_code == 200, kept.get_data(as_text=True)
+    assert onelogin_roles(world, MAYA) == {
+        "workato_role": "Admin",
+        "workato_role_test": "Operator",
+        "workato_role_prod": "Operator",
+    }
+    assert role_edits(app) == [success(MAYA, {"workato_role": ["Analyst", "Admin"]})]
+
+    written = post(admin_client, f"/users/roles/{maya}", workato_role_prod="Analyst")
+    assert written.status_code == 200, written.get_data(as_text=True)
+    assert onelogin_roles(world, MAYA)["workato_role_prod"] == "Analyst"
+    assert role_edits(app)[1:] == [success(MAYA, {"workato_role_prod": ["Operator", "Analyst"]})]
 
 
 # --- push now ------------------------------------------------------------------------------
@@ -512,20 +605,94 @@ def test_a_field_onelogin_does_not_define_is_refused_by_onelogin(app, admin_clie
 
 # --- many users at once --------------------------------------------------------------------
 
+BULK = "/users/roles/bulk"
+WEI = "wei.chen@example.com"  # added by a test: in Workato only, unknown to OneLogin
+
+
+def confirmation(body: str) -> dict[str, list[str]]:
+    """What the bulk confirmation's form posts (its hidden fields; the post adds the CSRF
+    token), as a browser sends it."""
+    form = re.search(rf'<form method="post" action="{BULK}"[^>]*>(.*?)</form>', body, re.S)
+    assert form, body
+    sent: dict[str, list[str]] = {}
+    hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.group(1))
+    for name, value in hidden:
+        if name != "csrf_token":
+            sent.setdefault(name, []).append(html.unescape(value))
+    return sent
+
+
+def bulk(app, client, world, **form):
+    """A bulk edit as an admin makes it: the Users page's form, whose answer writes nothing
+    and asks to confirm, then the confirmation's form. Returns the confirmation page's text,
+    what its form posts, and the answer to that."""
+    asked = post(client, BULK, htmx=False, **form)
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 200, page
+    assert onelogin_writes(world) == []  # nothing written before the confirmation
+    assert role_edits(app) == []
+    confirm = confirmation(page)
+    return text_of(page), confirm, post(client, BULK, htmx=False, **confirm)
+
+
+def test_a_bulk_edit_not_confirmed_writes_nothing_and_lists_who_it_would_change(
+    app, admin_client, world
+):
+    before = everyone_in_onelogin(world)
+    stored = {e: person(app, e).roles for e in (JONAS, MAYA)}
+    jonas, maya = pid(app, JONAS), pid(app, MAYA)
+    form = {"field": "workato_role", "value": "Operator", "scope": "selected"}
+
+    answer = post(admin_client, BULK, htmx=False, person=[jonas, maya], **form)
+
+    body = text_of(answer.get_data(as_text=True))
+    assert answer.status_code == 200, body
+    assert "Set workato_role to Operator for 2 users?" in body
+    assert "Nothing is written until you confirm" in body
+    assert f"Jonas Weber {JONAS} : now admin" in body  # each person, with the value they hold
+    assert f"Maya Chen {MAYA} : now Analyst" in body
+    assert RUI not in body and KWAME not in body
+    assert confirmation(answer.get_data(as_text=True)) == {
+        "field": ["workato_role"],
+        "value": ["Operator"],
+        "scope": ["selected"],
+        "confirmed": ["yes"],
+        "person": [str(jonas), str(maya)],
+    }
+    # Only "yes" confirms.
+    again = post(admin_client, BULK, htmx=False, person=[jonas, maya], confirmed="no", **form)
+    assert again.status_code == 200
+    assert "Set workato_role to Operator for 2 users?" in text_of(again.get_data(as_text=True))
+
+    assert onelogin_writes(world) == []
+    assert everyone_in_onelogin(world) == before
+    assert {e: person(app, e).roles for e in (JONAS, MAYA)} == stored
+    assert role_edits(app) == []
+
 
 @pytest.mark.parametrize(("value", "stored"), [("Analyst", "Analyst"), ("", None)])
 def test_bulk_sets_the_field_on_the_selected_users_only(app, admin_client, world, value, stored):
-    """One value for the ticked users; an empty value clears the field."""
+    """One value for the ticked users, once confirmed; an empty value clears the field."""
     others = {e: r for e, r in everyone_in_onelogin(world).items() if e not in (JONAS, MAYA)}
-    answer = post(
+    jonas, maya = pid(app, JONAS), pid(app, MAYA)
+    asked, confirm, answer = bulk(
+        app,
         admin_client,
-        "/users/roles/bulk",
-        htmx=False,
+        world,
         field="workato_role_test",
         value=value,
         scope="selected",
-        person=[pid(app, JONAS), pid(app, MAYA)],
+        person=[jonas, maya],
     )
+    assert f"Set workato_role_test to {stored or '(cleared)'} for 2 users?" in asked
+    assert confirm == {
+        "field": ["workato_role_test"],
+        "value": [value],
+        "scope": ["selected"],
+        "confirmed": ["yes"],
+        "person": [str(jonas), str(maya)],
+    }
+
     body = text_of(answer.get_data(as_text=True))
     assert answer.status_code == 200, body
     assert f"workato_role_test set to {stored or '(cleared)'}" in body
@@ -546,17 +713,23 @@ def test_bulk_sets_the_field_on_the_selected_users_only(app, admin_client, world
     assert role_edits(app) == expected
 
 
-def test_bulk_for_the_filter_reaches_everyone_it_matches_and_nobody_else(app, admin_client, world):
-    """The filter "chen" matches Maya and Lin (Lin not yet in Workato): both change, and
-    only they."""
+def test_bulk_for_the_filter_reaches_every_onelogin_user_it_matches_and_nobody_else(
+    app, admin_client, world
+):
+    """The filter "chen" matches Lin (not yet in Workato), Maya, and Wei (in Workato only):
+    Lin and Maya change, and only they; Wei, unknown to OneLogin, has no role fields there
+    and is not offered."""
+    world.add_workato_user(WEI)
+    plan(app)
     listed = admin_client.get("/users?q=chen").get_data(as_text=True)
-    assert re.findall(r'<div class="sub user-name">([^<· ]+)', listed) == [LIN, MAYA]
+    assert re.findall(r'<div class="sub user-name">([^<· ]+)', listed) == [LIN, MAYA, WEI]
     others = {e: r for e, r in everyone_in_onelogin(world).items() if e not in (LIN, MAYA)}
+    wei_before = world.workato_user(WEI)
 
-    answer = post(
+    asked, confirm, answer = bulk(
+        app,
         admin_client,
-        "/users/roles/bulk",
-        htmx=False,
+        world,
         field="workato_role_prod",
         value="Admin",
         scope="filter",
@@ -564,15 +737,24 @@ def test_bulk_for_the_filter_reaches_everyone_it_matches_and_nobody_else(app, ad
         state="",
         role="",
     )
+    assert "Set workato_role_prod to Admin for 2 users?" in asked
+    assert WEI not in asked
+    assert (confirm["scope"], confirm["person"]) == (
+        ["selected"],
+        [str(pid(app, LIN)), str(pid(app, MAYA))],
+    )
+
     body = text_of(answer.get_data(as_text=True))
     assert answer.status_code == 200, body
     assert "workato_role_prod set to Admin" in body
     assert "2 of 2 users saved in OneLogin" in body
     assert f"{LIN} : (not set) → Admin" in body and f"{MAYA} : (not set) → Admin" in body
+    assert WEI not in body
 
     assert onelogin_roles(world, LIN)["workato_role_prod"] == "Admin"
     assert onelogin_roles(world, MAYA)["workato_role_prod"] == "Admin"
     assert {e: r for e, r in everyone_in_onelogin(world).items() if e in others} == others
+    assert world.workato_user(WEI) == wei_before
     assert role_edits(app) == [
         success(LIN, {"workato_role_prod": [None, "Admin"]}),
         success(MAYA, {"workato_role_prod": [None, "Admin"]}),
@@ -580,15 +762,17 @@ def test_bulk_for_the_filter_reaches_everyone_it_matches_and_nobody_else(app, ad
 
 
 def test_bulk_for_a_role_filter_reaches_only_that_role(app, admin_client, world):
-    answer = post(
+    asked, confirm, answer = bulk(
+        app,
         admin_client,
-        "/users/roles/bulk",
-        htmx=False,
+        world,
         field="workato_role_prod",
         value="Operator",
         scope="filter",
         role="Analyst",
     )
+    assert "Set workato_role_prod to Operator for 1 user?" in asked
+    assert confirm["person"] == [str(pid(app, MAYA))]
     assert answer.status_code == 200
     changed = {e for e, r in everyone_in_onelogin(world).items() if r["workato_role_prod"]}
     assert changed == {MAYA}
@@ -605,34 +789,106 @@ def test_bulk_for_a_role_filter_reaches_only_that_role(app, admin_client, world)
         ("Developer", f"“Developer” is not in {CONFIGURED}. {VALID}"),
     ],
 )
-@pytest.mark.parametrize("scope", ["selected", "filter"])
-def test_bulk_with_an_invalid_value_writes_nothing(app, admin_client, world, value, said, scope):
-    answer = post(
-        admin_client,
-        "/users/roles/bulk",
-        htmx=False,
-        field="workato_role",
-        value=value,
-        scope=scope,
-        person=[pid(app, KWAME), pid(app, MAYA)],
-    )
-    body = text_of(answer.get_data(as_text=True))
-    assert answer.status_code == 422
-    assert said in body
+@pytest.mark.parametrize(("scope", "users"), [("selected", 2), ("filter", 5)])
+def test_bulk_with_an_invalid_value_writes_nothing(
+    app, admin_client, world, value, said, scope, users
+):
+    """Refused at the first step, before any confirmation; and a confirmation posted with
+    such a value anyway is refused too. Each refusal is audited, with how many users it was
+    for (the filter matches all five OneLogin users)."""
+    before = everyone_in_onelogin(world)
+    form = {
+        "field": "workato_role",
+        "value": value,
+        "scope": scope,
+        "person": [pid(app, KWAME), pid(app, MAYA)],
+    }
+    for confirmed in ("", "yes"):
+        answer = post(admin_client, BULK, htmx=False, confirmed=confirmed, **form)
+        body = text_of(answer.get_data(as_text=True))
+        assert answer.status_code == 422, body
+        assert said in body
+        assert "for 2 users?" not in body and "users saved in OneLogin" not in body
+    assert onelogin_writes(world) == []
+    assert everyone_in_onelogin(world) == before
+    entry = refused(None, users, problems={"workato_role": said})
+    assert role_edits(app) == [entry, entry]
+
+
+def test_bulk_without_a_field_or_users_or_for_too_many_is_refused(app, admin_client, world):
+    """Back to the Users page, filtered as it was, saying why; nothing written."""
+    many = list(range(1, 1002))  # one more than a bulk edit may change
+    refusals = [
+        ({"field": "", "value": "Admin", "person": [1]}, "Choose the role field to set."),
+        (
+            {"field": "workato_role", "value": "", "q": "chen"},
+            "Tick at least one user, or choose every user the filters match.",
+        ),
+        (
+            {"field": "workato_role", "value": "Admin", "person": many},
+            "More than 1000 users: narrow the filter, or use `flask roles import`.",
+        ),
+        (
+            {"field": "workato_role", "value": "Admin", "confirmed": "yes", "person": many},
+            "More than 1000 users: narrow the filter, or use `flask roles import`.",
+        ),
+    ]
+    for form, said in refusals:
+        answer = post(admin_client, BULK, htmx=False, **form)
+        assert answer.status_code == 303, form
+        assert answer.location == ("/users?q=chen" if "q" in form else "/users")
+        assert said in text_of(admin_client.get(answer.location).get_data(as_text=True))
     assert onelogin_writes(world) == []
     assert role_edits(app) == []
 
 
-def test_bulk_without_a_field_or_users_is_refused(app, admin_client, world):
-    no_field = post(
-        admin_client, "/users/roles/bulk", htmx=False, field="", value="Admin", person=[1]
+# --- a sync run in progress ------------------------------------------------------------------
+
+
+def test_an_edit_while_a_sync_run_is_active_is_refused_naming_the_run(app, admin_client, world):
+    """A queued run would send the values it read before the edit and call them in sync:
+    the inline form, a confirmed bulk edit and a CSV import are refused, naming the run, and
+    nothing is written."""
+    with app.app_context():
+        run, _plan = service.make_plan(ADMIN)
+        service.apply(run.id, ADMIN, start=False)
+        run_id = run.id
+    said = (
+        f"Run {run_id} is queued: change role fields when it has finished (it would send the "
+        "values it read before your change and call them in sync)."
     )
-    assert no_field.status_code == 400
-    assert "Choose the role field to set." in no_field.get_data(as_text=True)
-    nobody = post(admin_client, "/users/roles/bulk", htmx=False, field="workato_role", value="")
-    assert nobody.status_code == 400
-    assert "Select at least one user." in nobody.get_data(as_text=True)
+    before = everyone_in_onelogin(world)
+    stored = {e: person(app, e).roles for e in (RUI, MAYA)}
+    rui, maya = pid(app, RUI), pid(app, MAYA)
+    preview = upload(admin_client, f"{HEADER}\n{RUI},Operator,,\n").get_data(as_text=True)
+    # The bulk form is refused at its first step already (not after confirming), and so is
+    # a confirmation posted regardless.
+    bulk_form = {"field": "workato_role_prod", "value": "Admin", "scope": "selected"}
+    confirm = {**bulk_form, "confirmed": "yes", "person": [rui, maya]}
+
+    answers = [
+        post(admin_client, BULK, htmx=False, person=[rui, maya], **bulk_form),
+        post(admin_client, f"/users/roles/{rui}", workato_role="Operator", **{"in": "row"}),
+        post(admin_client, f"/users/roles/{rui}", htmx=False, workato_role="Operator"),
+        post(admin_client, BULK, htmx=False, **confirm),
+        post(admin_client, "/users/roles/import/apply", htmx=False, csv=previewed_csv(preview)),
+    ]
+
+    for answer in answers:
+        body = text_of(answer.get_data(as_text=True))
+        assert answer.status_code == 409, body
+        assert said in body
+        assert "Saved in OneLogin" not in body and "applied in OneLogin" not in body
     assert onelogin_writes(world) == []
+    assert everyone_in_onelogin(world) == before
+    assert {e: person(app, e).roles for e in (RUI, MAYA)} == stored
+    assert role_edits(app) == [
+        refused(None, 2, error=said),
+        refused(RUI, 1, error=said),
+        refused(RUI, 1, error=said),
+        refused(None, 2, error=said),
+        refused(RUI, 1, error=said),
+    ]
 
 
 # --- CSV -----------------------------------------------------------------------------------
@@ -696,7 +952,9 @@ def test_a_csv_preview_lists_each_rows_change_and_error_and_writes_nothing(
     body = answer.get_data(as_text=True)
     assert answer.status_code == 200, body
     assert "Preview: nothing is written yet" in body
-    assert "6 rows: 2 with changes, 1 unchanged, 3 with errors." in body
+    assert "6 rows: 2 differ from the values as last seen, 1 the same, 3 with errors." in text_of(
+        body
+    )
     assert preview_rows(body) == [
         ("2", RUI, "workato_role : Developer → becomes Operator", ""),
         ("3", "nobody@example.com", "", NO_USER),
@@ -744,7 +1002,9 @@ def test_an_import_onelogin_refuses_in_part_reports_exactly_the_rows_applied(
     goes through: the result says exactly that."""
     text = "\n".join([HEADER, f"{RUI},Operator,,", f"{MAYA},Admin,,", f"{KWAME},,,Analyst"])
     preview = upload(admin_client, text).get_data(as_text=True)
-    assert "3 rows: 3 with changes, 0 unchanged, 0 with errors." in preview
+    assert "3 rows: 3 differ from the values as last seen, 0 the same, 0 with errors." in text_of(
+        preview
+    )
     world.tenant.fail_next(400, path=f"/api/1/users/{world.rui.id}/{WRITES}")
     world.tenant.set_custom_attributes(world.maya.id, {"workato_role": "Admin"})
 
@@ -802,7 +1062,9 @@ def test_a_csv_with_a_bad_header_is_refused_with_a_clear_message(
 def test_an_excel_file_with_a_bom_and_crlf_lines_is_read_and_applied(app, admin_client, world):
     text = "\ufeff" + "\r\n".join(["Email,workato_role_prod", f"{KWAME},Operator", ""])
     preview = upload(admin_client, text).get_data(as_text=True)
-    assert "1 rows: 1 with changes, 0 unchanged, 0 with errors." in preview
+    assert "1 rows: 1 differ from the values as last seen, 0 the same, 0 with errors." in text_of(
+        preview
+    )
     answer = post(admin_client, "/users/roles/import/apply", htmx=False, csv=previewed_csv(preview))
     assert "Imported" in answer.get_data(as_text=True)
     assert onelogin_roles(world, KWAME)["workato_role_prod"] == "Operator"
@@ -828,11 +1090,102 @@ def test_the_export_lists_everyone_in_onelogin_with_their_role_fields(app, admin
 
 
 def test_an_exported_file_imports_back_as_no_change(app, admin_client, world):
+    """It previews as no change: Jonas's and Rui's rows carry the values OneLogin holds that
+    are not Workato roles, so they are errors to fix; applied, Lin's and Maya's are found
+    already so in OneLogin (Kwame's, all empty, sets nothing and is not applied at all)."""
+    before = everyone_in_onelogin(world)
     exported = admin_client.get("/users/roles/export.csv").get_data(as_text=True)
     body = upload(admin_client, exported).get_data(as_text=True)
-    assert "0 with changes" in body
-    assert "Nothing to apply." in body
+    assert "5 rows: 0 differ from the values as last seen, 3 the same, 2 with errors." in text_of(
+        body
+    )
+    assert "becomes" not in body  # no row shows a change
+    assert "Apply 2 rows (skip 2 with errors)" in body
     assert onelogin_writes(world) == []
+
+    answer = post(admin_client, "/users/roles/import/apply", htmx=False, csv=previewed_csv(body))
+    applied = answer.get_data(as_text=True)
+    assert answer.status_code == 200, applied
+    assert "0 rows applied in OneLogin, 2 already so, 2 skipped for errors." in text_of(applied)
+    assert section(applied, "Applied") == []
+    assert onelogin_writes(world) == []
+    assert everyone_in_onelogin(world) == before
+    assert role_edits(app) == []
+
+
+def test_a_row_as_last_seen_is_applied_when_onelogin_holds_another_value_since(
+    app, admin_client, world
+):
+    """Maya's row and Lin's both hold the values as last seen, so the preview shows no
+    change; since the preview, OneLogin's Maya got another role. Applying compares with
+    OneLogin: Maya's row is written back, Lin's (as OneLogin holds it) is already so."""
+    text = "\n".join([HEADER, f"{LIN},Operator,,", f"{MAYA},Analyst,Operator,", ""])
+    preview = upload(admin_client, text).get_data(as_text=True)
+    assert "2 rows: 0 differ from the values as last seen, 2 the same, 0 with errors." in text_of(
+        preview
+    )
+    assert preview_rows(preview) == [("2", LIN, "No change", ""), ("3", MAYA, "No change", "")]
+    assert "Apply 2 rows" in preview
+    world.tenant.set_custom_attributes(world.maya.id, {"workato_role": "Admin"})
+
+    answer = post(admin_client, "/users/roles/import/apply", htmx=False, csv=previewed_csv(preview))
+
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 200, body
+    assert "1 row applied in OneLogin, 1 already so." in text_of(body)
+    assert section(body, "Applied") == [f"Line 3: {MAYA}"]
+    assert onelogin_roles(world, MAYA) == {
+        "workato_role": "Analyst",
+        "workato_role_test": "Operator",
+        "workato_role_prod": None,
+    }
+    assert onelogin_roles(world, LIN)["workato_role"] == "Operator"
+    assert len(onelogin_writes(world)) == 1  # Maya's only
+    assert person(app, MAYA).roles["workato_role"] == "Analyst"
+    assert role_edits(app) == [success(MAYA, {"workato_role": ["Admin", "Analyst"]})]
+
+
+def test_a_spreadsheets_trailing_empty_column_is_ignored(app, admin_client, world):
+    """Excel writes `email,workato_role,` and a trailing empty cell on each row: read as the
+    columns named. A row with something in that unnamed column is still an error."""
+    text = "\r\n".join(
+        ["email,workato_role,", f"{RUI},Operator,", f"{KWAME},Admin", f"{MAYA},Admin,Operator", ""]
+    )
+    preview = upload(admin_client, text).get_data(as_text=True)
+    assert "3 rows: 2 differ from the values as last seen, 0 the same, 1 with errors." in text_of(
+        preview
+    )
+    assert preview_rows(preview) == [
+        ("2", RUI, "workato_role : Developer → becomes Operator", ""),
+        ("3", KWAME, "workato_role : (not set) → becomes Admin", ""),
+        ("4", MAYA, "", "3 cells where the first line names 2 columns."),
+    ]
+
+    answer = post(admin_client, "/users/roles/import/apply", htmx=False, csv=previewed_csv(preview))
+    assert "2 rows applied in OneLogin, 1 skipped for errors." in text_of(
+        answer.get_data(as_text=True)
+    )
+    assert onelogin_roles(world, RUI)["workato_role"] == "Operator"
+    assert onelogin_roles(world, KWAME)["workato_role"] == "Admin"
+    assert onelogin_roles(world, MAYA)["workato_role"] == "Analyst"
+    assert role_edits(app) == [
+        success(RUI, {"workato_role": ["Developer", "Operator"]}),
+        success(KWAME, {"workato_role": [None, "Admin"]}),
+    ]
+
+
+def test_the_import_page_previews_an_uploaded_file_only(app, admin_client, world):
+    """The file's text in a form field (no file chosen) is not read: the admin is asked for
+    a file, and nothing is written."""
+    answer = post(admin_client, "/users/roles/import", htmx=False, csv=f"{HEADER}\n{RUI},Admin,,")
+    body = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    problem = re.search(r'<p class="problem" role="alert">([^<]*)</p>', body)
+    assert problem, body
+    assert html.unescape(problem.group(1)) == "Choose a CSV file to preview."
+    assert "import-preview" not in body
+    assert onelogin_writes(world) == []
+    assert role_edits(app) == []
 
 
 # --- viewers -------------------------------------------------------------------------------
@@ -845,7 +1198,7 @@ def viewer_posts(app) -> list[tuple[str, dict]]:
         (f"/users/roles/{rui}", {"workato_role": "Operator", "push": "yes"}),
         ("/users/roles/bulk", {"field": "workato_role", "value": "Admin", "person": [rui, maya]}),
         ("/users/roles/bulk", {"field": "workato_role", "value": "Admin", "scope": "filter"}),
-        ("/users/roles/import", {"csv": MIXED}),
+        ("/users/roles/import", {"file": (io.BytesIO(MIXED.encode()), "roles.csv", "text/csv")}),
         ("/users/roles/import/apply", {"csv": MIXED}),
     ]
 

@@ -114,10 +114,41 @@ def test_an_exported_file_imports_back_as_no_change(app, world, tmp_path):
     assert preview.exit_code == 0, preview.output
     assert "3 rows: 0 to change, 0 with errors, 3 unchanged." in preview.output
 
-    applied = import_file(app, tmp_path, exported, "--yes")
+    # Applied anyway, each row is compared with OneLogin, which already holds it.
+    applied = import_file(app, tmp_path, exported, "--yes", "--json")
     assert applied.exit_code == 0, applied.output
+    document = json.loads(applied.stdout)
+    assert (document["applied"]["applied"], document["applied"]["unchanged"]) == ([], [2, 3, 4])
     assert onelogin_state(world) == before
     assert role_edits(app) == []
+
+
+def test_export_quotes_cells_a_spreadsheet_would_run_and_json_has_them_as_they_are(app, world):
+    """Values OneLogin holds that a spreadsheet would run as a formula ("=", "+", "@", and
+    "-" followed by more) get a leading quote in the CSV; --json carries them unquoted."""
+    world.tenant.set_custom_attributes(
+        world.ada.id, {"workato_role_test": "-2+3", "workato_role_prod": "=1+1"}
+    )
+    world.tenant.set_custom_attributes(world.bob.id, {"workato_role_test": "@SUM(A1)"})
+    world.tenant.set_custom_attributes(world.cara.id, {"workato_role_prod": "+Admin"})
+    with app.app_context():
+        service.make_plan(OPERATOR)
+
+    exported = roles(app, "export")
+    assert exported.exit_code == 0, exported.output
+    assert exported.stdout.splitlines() == [
+        HEADER,
+        f"{ADA},Analyst,'-2+3,'=1+1",
+        f"{BOB},Admin,'@SUM(A1),",
+        f"{CARA},Operator,,'+Admin",
+    ]
+
+    as_json = roles(app, "export", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    users = {u["email"]: u for u in json.loads(as_json.stdout)["users"]}
+    assert (users[ADA]["workato_role_test"], users[ADA]["workato_role_prod"]) == ("-2+3", "=1+1")
+    assert users[BOB]["workato_role_test"] == "@SUM(A1)"
+    assert users[CARA]["workato_role_prod"] == "+Admin"
 
 
 # --- import: the preview -----------------------------------------------------------------
@@ -184,7 +215,7 @@ def test_yes_applies_the_good_rows_and_reports_the_bad_ones_by_line(app, world, 
 
     assert result.exit_code == 1, result.output
     out = result.output
-    assert "2 applied, 0 failed, 2 skipped for errors." in out
+    assert "2 applied, 0 already so, 0 failed, 2 skipped for errors." in out
     assert f"applied  line 2  {ADA}" in out
     assert f"applied  line 4  {BOB}" in out
     assert "skipped  line 3  nobody@example.com" in out
@@ -229,6 +260,41 @@ def test_a_dash_clears_a_field_and_an_empty_cell_leaves_it(app, world, tmp_path)
     assert f"{ADA},Analyst,," in roles(app, "export").stdout.splitlines()
 
 
+def test_a_row_as_last_seen_is_applied_with_yes_when_onelogin_holds_another_value(
+    app, world, tmp_path
+):
+    """Bob's row holds his role as last seen: the preview has nothing to change (exit 0),
+    but OneLogin got another value since, and --yes writes the row's value back."""
+    world.tenant.set_custom_attributes(world.bob.id, {"workato_role": "Operator"})
+    text = f"email,workato_role\n{BOB},Admin\n"
+
+    preview = import_file(app, tmp_path, text)
+    assert preview.exit_code == 0, preview.output
+    assert "1 rows: 0 to change, 0 with errors, 1 unchanged." in preview.output
+    assert attributes(world, world.bob)["workato_role"] == "Operator"
+    assert role_edits(app) == []
+
+    applied = import_file(app, tmp_path, text, "--yes")
+    assert applied.exit_code == 0, applied.output
+    assert "1 applied, 0 already so, 0 failed, 0 skipped for errors." in applied.output
+    assert f"applied  line 2  {BOB}  workato_role: 'Operator' -> 'Admin'" in applied.output
+    assert attributes(world, world.bob)["workato_role"] == "Admin"
+    [entry] = role_edits(app)
+    assert (entry.outcome, entry.target_user) == ("success", BOB)
+    assert entry.details["changes"] == {"workato_role": ["Operator", "Admin"]}
+
+
+def test_a_spreadsheets_trailing_empty_column_is_ignored(app, world, tmp_path):
+    text = f"email,workato_role,workato_role_prod,\r\n{ADA},Admin,,\r\n{CARA},,Analyst,\r\n"
+
+    result = import_file(app, tmp_path, text, "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert "2 applied, 0 already so, 0 failed, 0 skipped for errors." in result.output
+    assert attributes(world, world.ada)["workato_role"] == "Admin"
+    assert attributes(world, world.cara)["workato_role_prod"] == "Analyst"
+
+
 def test_standard_input_with_a_byte_order_mark(app, world):
     result = roles(app, "import", "-", "--yes", input=f"\ufeff{HEADER}\n{BOB},Operator,,\n")
     assert result.exit_code == 0, result.output
@@ -248,10 +314,17 @@ def test_an_unknown_column_refuses_the_whole_file(app, world, tmp_path):
 def test_onelogin_not_connected_refuses_with_its_message(app, world, tmp_path):
     with app.app_context():
         connections.clear_secret(ONELOGIN, OPERATOR)
-    result = import_file(app, tmp_path, f"{HEADER}\n{ADA},Admin,,\n", "--yes")
+    result = import_file(app, tmp_path, f"{HEADER}\n{ADA},Admin,,\n{BOB},,Analyst,\n", "--yes")
     assert result.exit_code == 1, result.output
     assert "Nothing was written:" in result.output
     assert attributes(world, world.ada)["workato_role"] == "Analyst"
+    assert attributes(world, world.bob).get("workato_role_test") is None
+    # Audited as refused, for the two users, with the reason printed.
+    [entry] = role_edits(app)
+    assert (entry.outcome, entry.target_user) == ("refused", None)
+    assert entry.actor.startswith("cli:")
+    assert entry.details == {"error": entry.details["error"], "users": 2}
+    assert f"Nothing was written: {entry.details['error']}" in result.output
 
 
 # --- --json ------------------------------------------------------------------------------

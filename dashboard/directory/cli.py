@@ -127,8 +127,8 @@ def _preview_lines(preview: role_csv.Preview) -> list[str]:
 
 def _applied_lines(applied: role_csv.Applied) -> list[str]:
     lines = [
-        f"{len(applied.applied)} applied, {len(applied.failed)} failed, "
-        f"{len(applied.skipped)} skipped for errors."
+        f"{len(applied.applied)} applied, {len(applied.unchanged)} already so, "
+        f"{len(applied.failed)} failed, {len(applied.skipped)} skipped for errors."
     ]
     for row in applied.applied[:SHOWN]:
         lines.append(f"  {'applied':<8} line {row.line}  {row.email}  {_changes(row.changes)}")

@@ -83,19 +83,7 @@ def edit(
     people = list(people)
     known = known or catalog()
     wanted = check([(p, values.get(p.id, {})) for p in people], actor, known)
-    active = sync.current_active()
-    if active is not None:
-        message = (
-            f"Run {active.id} is {active.status}: change role fields when it has finished "
-            "(it would send the values it read before your change and call them in sync)."
-        )
-        _refused(people, actor, {"error": message})
-        raise EditRefused(message)
-    try:
-        onelogin, _app_id = sync.onelogin_client()
-    except sync.NotReady as exc:
-        _refused(people, actor, {"error": str(exc)})
-        raise EditRefused(str(exc)) from None
+    onelogin = ready(people, actor)
 
     outcomes: list[Outcome] = []
     stop: str | None = None
@@ -132,6 +120,26 @@ def check(
             raise RoleRefused(name, message, problems)
         wanted[person.id] = clean
     return wanted
+
+
+def ready(people: list[Person], actor: str):
+    """The OneLogin client to edit with; EditRefused (audited) while a sync run is active
+    (it would send the values it read before the edit and call them in sync) or when
+    OneLogin is not connected."""
+    active = sync.current_active()
+    if active is not None:
+        message = (
+            f"Run {active.id} is {active.status}: change role fields when it has finished "
+            "(it would send the values it read before your change and call them in sync)."
+        )
+        _refused(people, actor, {"error": message})
+        raise EditRefused(message)
+    try:
+        onelogin, _app_id = sync.onelogin_client()
+    except sync.NotReady as exc:
+        _refused(people, actor, {"error": str(exc)})
+        raise EditRefused(str(exc)) from None
+    return onelogin
 
 
 NOT_ATTEMPTED = "Not attempted"

@@ -74,6 +74,9 @@ def save(person_id: int):
     except roles.RoleRefused as refused:
         if not is_htmx():
             return _back(person_id, " ".join(refused.problems.values()), "error")
+        # The values the form first showed stay what changes are measured against.
+        stored = role_form_context(person)["values"]
+        shown = {f: stored.get(f) or "" if v is None else v for f, v in shown.items()}
         context = {"values": submitted, "shown": shown, "problems": refused.problems}
         context["known"] = known
         return _render(person, editing=True, **context), 422
@@ -116,6 +119,7 @@ def bulk():
     try:
         if request.form.get("confirmed") != "yes":
             edits.check([(p, {field: value}) for p in people], current_user.actor, known)
+            edits.ready(people, current_user.actor).close()  # refused now, not after confirming
             return render_template(
                 "directory/bulk_confirm.html",
                 field=field,
