@@ -289,3 +289,27 @@ def test_a_template_that_cannot_be_resolved_stops_the_plan():
     """A parameter missing from the app is one clear error, not one failure per person."""
     with pytest.raises(TemplateError, match='no parameter "scimusername"'):
         run([ADA], app={1}, parameters={})
+
+
+def test_roles_reported_are_onelogins_attributes_even_where_the_template_renders_none():
+    """What an admin edits is OneLogin's attributes: a field the template leaves out (here
+    workato_role_prod) still shows its OneLogin value."""
+    grace = onelogin_user(3, "grace", workato_role="Analyst", workato_role_prod="Operator")
+    without_prod = json.loads(default_template(FIELDS[:2]))
+    result = plan(
+        without_prod,
+        [grace],
+        {3},
+        PARAMETERS,
+        [],
+        {},
+        patch=False,
+        role_fields=tuple(FIELDS),
+    )
+    [decision] = result.decisions
+    assert decision.roles == {
+        "workato_role": "Analyst",
+        "workato_role_test": None,
+        "workato_role_prod": "Operator",
+    }
+    assert "workato_role_prod" not in decision.request["body"][WORKATO_ROLE]  # not rendered

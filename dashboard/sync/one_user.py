@@ -11,6 +11,7 @@ from dashboard.connections import errors
 from dashboard.connections.scim_models import ScimUser
 from dashboard.directory import records
 from dashboard.extensions import db
+from dashboard.setup import service as setup
 from dashboard.sync import compare, planner, runner, service
 from dashboard.sync.executor import SUCCEEDED, Work
 from dashboard.sync.models import (
@@ -230,6 +231,7 @@ def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> 
         [workato] if workato else [],
         had,
         patch=scim.capabilities().patch,
+        role_fields=tuple(setup.role_fields()),
     )
     if not plan.decisions:
         if user is None:

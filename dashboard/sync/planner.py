@@ -102,8 +102,11 @@ def plan(
     had_app: Mapping[int, str],
     *,
     patch: bool,
+    role_fields: tuple[str, ...] = (),
 ) -> Plan:
-    """Raises TemplateError when the template cannot be rendered for anyone."""
+    """Raises TemplateError when the template cannot be rendered for anyone. `role_fields`
+    are the OneLogin custom attributes each decision reports as the person's roles (what an
+    admin edits), whether or not the template renders them; without, the rendered ones."""
     from dashboard.sync.render import check
 
     check(template, parameters)
@@ -138,7 +141,7 @@ def plan(
             # account, whose userName the update changes (DESIGN.md §6: keyed by OneLogin id).
             workato = actual[earlier]
             renamed.add(earlier)
-        decisions[key] = _decide_known(user, has_app, desired, workato, patch)
+        decisions[key] = _decide_known(user, has_app, desired, workato, patch, role_fields)
 
     for user_id, key in had_app.items():
         if user_id not in seen_ids and key not in decisions and key in actual:
@@ -165,10 +168,11 @@ def _decide_known(
     desired: dict[str, Any],
     workato: ScimUser | None,
     patch: bool,
+    role_fields: tuple[str, ...] = (),
 ) -> Decision:
     status = user.get("status")
     suspended = status in SUSPENDED_IN_ONELOGIN
-    base = _person(user, desired, has_app, workato)
+    base = _person(user, desired, has_app, workato, role_fields)
     if not has_app:
         if workato is None or not workato.active:
             return Decision(**base, action=NOOP, state=SUSPENDED, reason="No longer has the app.")
@@ -321,9 +325,18 @@ def _unrenderable(user: Mapping[str, Any], has_app: bool, clash: str | None = No
 
 
 def _person(
-    user: Mapping[str, Any], desired: dict[str, Any], has_app: bool, workato: ScimUser | None
+    user: Mapping[str, Any],
+    desired: dict[str, Any],
+    has_app: bool,
+    workato: ScimUser | None,
+    role_fields: tuple[str, ...],
 ) -> dict[str, Any]:
     name = desired["userName"]
+    if role_fields:
+        held = user.get("custom_attributes") or {}
+        roles = {f: held.get(f) or None for f in role_fields}
+    else:
+        roles = dict(desired.get(WORKATO_ROLE) or {})
     return {
         "key": name.casefold(),
         "user_name": name,
@@ -334,7 +347,7 @@ def _person(
         "workato_active": workato.active if workato else None,
         "email": user.get("email"),
         "display_name": _display(user),
-        "roles": dict(desired.get(WORKATO_ROLE) or {}),
+        "roles": roles,
         "desired": desired,
     }
 

@@ -108,6 +108,7 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
             right.users,
             records.had_app(),
             patch=right.patch,
+            role_fields=tuple(setup.role_fields()),
         )
         del left, right  # both sides' users: the plan has what it needs from them
     except (errors.ConnectionProblem, TemplateError) as problem:
