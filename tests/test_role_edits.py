@@ -23,6 +23,8 @@ from dashboard.connections.models import WORKATO_API
 from dashboard.directory.models import Person
 from dashboard.extensions import db
 from dashboard.sandbox import workato_api, workato_scim
+from dashboard.setup import service as setup
+from dashboard.setup.template import default_template
 from dashboard.sync import runner, service
 from tests.support import forms
 from tests.support.fault_proxy import FaultProxy
@@ -593,7 +595,7 @@ def test_a_field_onelogin_does_not_define_is_refused_by_onelogin(app, admin_clie
     body = answer.get_data(as_text=True)
     said = "OneLogin API refused the request (400). OneLogin API said: input custom_attributes is"
     assert answer.status_code == 200, body
-    assert f'<p class="problem" role="status">{said} not valid.' in body
+    assert f'<p class="problem" role="status" tabindex="-1" autofocus>{said} not valid.' in body
     assert "Saved in OneLogin" not in body
     assert "workato_role_prod" not in world.tenant.users[world.kwame.id].custom_attributes
     assert person(app, KWAME).roles.get("workato_role_prod") is None
@@ -649,8 +651,8 @@ def test_a_bulk_edit_not_confirmed_writes_nothing_and_lists_who_it_would_change(
     assert answer.status_code == 200, body
     assert "Set workato_role to Operator for 2 users?" in body
     assert "Nothing is written until you confirm" in body
-    assert f"Jonas Weber {JONAS} : now admin" in body  # each person, with the value they hold
-    assert f"Maya Chen {MAYA} : now Analyst" in body
+    assert f"Jonas Weber {JONAS} : currently admin" in body  # each person, with their value
+    assert f"Maya Chen {MAYA} : currently Analyst" in body
     assert RUI not in body and KWAME not in body
     assert confirmation(answer.get_data(as_text=True)) == {
         "field": ["workato_role"],
@@ -684,7 +686,8 @@ def test_bulk_sets_the_field_on_the_selected_users_only(app, admin_client, world
         scope="selected",
         person=[jonas, maya],
     )
-    assert f"Set workato_role_test to {stored or '(cleared)'} for 2 users?" in asked
+    asked_for = f"Set workato_role_test to {stored}" if stored else "Clear workato_role_test"
+    assert f"{asked_for} for 2 users?" in asked
     assert confirm == {
         "field": ["workato_role_test"],
         "value": [value],
@@ -695,8 +698,8 @@ def test_bulk_sets_the_field_on_the_selected_users_only(app, admin_client, world
 
     body = text_of(answer.get_data(as_text=True))
     assert answer.status_code == 200, body
-    assert f"workato_role_test set to {stored or '(cleared)'}" in body
-    assert "2 of 2 users saved in OneLogin" in body
+    assert f"workato_role_test {'set to ' + stored if stored else 'cleared'}" in body
+    assert "changed in OneLogin" in body and "failed" not in body.lower()
     assert "failed" not in body.lower()
 
     assert onelogin_roles(world, JONAS)["workato_role_test"] == stored
@@ -709,7 +712,8 @@ def test_bulk_sets_the_field_on_the_selected_users_only(app, admin_client, world
     ]
     if stored == "Analyst":  # Jonas had it already: nothing written, nothing audited
         expected = expected[1:]
-        assert f"{JONAS} : Already so in OneLogin: nothing to change." in body
+        assert "1 changed in OneLogin, 1 already so" in body
+        assert f"Already so in OneLogin {JONAS}" in body
     assert role_edits(app) == expected
 
 
@@ -747,7 +751,7 @@ def test_bulk_for_the_filter_reaches_every_onelogin_user_it_matches_and_nobody_e
     body = text_of(answer.get_data(as_text=True))
     assert answer.status_code == 200, body
     assert "workato_role_prod set to Admin" in body
-    assert "2 of 2 users saved in OneLogin" in body
+    assert "2 changed in OneLogin, 0 already so" in body
     assert f"{LIN} : (not set) → Admin" in body and f"{MAYA} : (not set) → Admin" in body
     assert WEI not in body
 
@@ -918,14 +922,15 @@ UNKNOWN = f"workato_role_test: “Developer” is not in {CONFIGURED}. {VALID}"
 
 
 def preview_rows(body: str) -> list[tuple[str, str, str, str]]:
-    """(line, email, change, errors) of each previewed row, as text."""
+    """(line, email, change, errors) of each previewed row, as text, in file order (the
+    page lists rows with errors first)."""
     table = re.search(r'<table class="entries import-preview">.*?<tbody>(.*?)</tbody>', body, re.S)
     assert table, body
     found = []
     for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(1), re.S):
-        cells = [text_of(c) for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        cells = [text_of(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
         found.append(tuple(cells))
-    return found
+    return sorted(found, key=lambda cells: int(cells[0]))
 
 
 def previewed_csv(body: str) -> str:
@@ -1251,3 +1256,31 @@ def test_pages_render(app, admin_client, world):
     ]:
         answer = admin_client.get(url)
         assert answer.status_code == 200, (url, answer.get_data(as_text=True)[:3000])
+
+
+def test_a_field_the_template_does_not_send_is_said_to_never_reach_workato(
+    app, admin_client, world
+):
+    """Saving workato_role_prod while the SCIM template leaves it out: OneLogin holds it,
+    and both the form and the answer say Workato never gets it (not "at the next sync")."""
+    with app.app_context():
+        setup.save_template(default_template(["workato_role", "workato_role_test"]), ADMIN)
+    jonas = pid(app, JONAS)
+    form = admin_client.get(f"/users/{jonas}").get_data(as_text=True)
+    assert "Not in the SCIM template: Workato never gets it (see Setup)." in form
+
+    answer = post(admin_client, f"/users/roles/{jonas}", workato_role_prod="Operator")
+    body = text_of(answer.get_data(as_text=True))
+    assert answer.status_code == 200, body
+    assert onelogin_roles(world, JONAS)["workato_role_prod"] == "Operator"
+    assert "workato_role_prod is not in the SCIM template, so Workato never gets it" in body
+    [entry] = [e for e in role_edits(app) if e["outcome"] == "success"]
+    assert "not workato_role_prod: not in the SCIM template" in entry["details"]["workato"]
+
+
+def test_a_row_warns_of_a_role_value_workato_does_not_know(admin_client, world):
+    body = admin_client.get("/users").get_data(as_text=True)
+    assert "workato_role “admin” is not a Workato role (role names are case-sensitive)." in (
+        html.unescape(body)
+    )
+    assert "workato_role “Developer” is not a Workato role." in html.unescape(body)

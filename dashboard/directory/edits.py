@@ -87,10 +87,11 @@ def edit(
 
     outcomes: list[Outcome] = []
     stop: str | None = None
+    unrendered = sync.unrendered_role_fields()
     with onelogin:
         for batch in _batches(people, READ_BATCH):
             if stop is None:
-                done, stop = _edit_batch(onelogin, batch, wanted, actor, push)
+                done, stop = _edit_batch(onelogin, batch, wanted, actor, push, unrendered)
                 outcomes += done
             else:
                 outcomes += [_not_attempted(p, stop) for p in batch]
@@ -148,7 +149,7 @@ STOPS_THE_BATCH = (errors.UNAUTHORIZED, errors.FORBIDDEN, errors.RATE_LIMITED)
 
 
 def _edit_batch(
-    onelogin, batch: list[Person], wanted, actor: str, push: bool
+    onelogin, batch: list[Person], wanted, actor: str, push: bool, unrendered: list[str]
 ) -> tuple[list[Outcome], str | None]:
     """Up to a hundred people: one read, a write each, one read back. Returns the outcomes
     and, when OneLogin refused in a way every further write would meet too, why."""
@@ -223,6 +224,13 @@ def _edit_batch(
         else:
             outcome.workato = "at the next sync"
             outcome.message = "Saved in OneLogin. Workato gets it at the next sync."
+        unsent = [name for name in outcome.changes if name in unrendered]
+        if unsent:
+            outcome.workato += f" (not {', '.join(unsent)}: not in the SCIM template)"
+            outcome.message += (
+                f" {', '.join(unsent)} is not in the SCIM template, so Workato never gets it: "
+                "add it to the template (Setup) and to OneLogin's."
+            )
         cleared = [name for name, (_old, new) in outcome.changes.items() if new is None]
         outcome.message += "".join(f" {clearing_means(name)}" for name in cleared)
         audit.record(

@@ -44,6 +44,7 @@ class Live:
     workato: dict[str, Any] | None = None  # the SCIM resource, redacted
     workato_problem: str | None = None
     differences: dict[str, list[Any]] = field(default_factory=dict)  # [Workato, OneLogin]
+    unrendered: list[str] = field(default_factory=list)  # role fields the template omits
     member: dict[str, Any] | None = None  # Workato's developer API, when connected
     member_problem: str | None = None
     member_checked: bool = False
@@ -56,7 +57,7 @@ class Live:
 
 
 def read(person: Person, role_fields: list[str]) -> Live:
-    live = Live(read_at=utcnow())
+    live = Live(read_at=utcnow(), unrendered=sync.unrendered_role_fields())
     try:
         onelogin, scim, app_id = sync.clients()
     except sync.NotReady as exc:

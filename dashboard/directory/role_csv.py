@@ -40,6 +40,7 @@ class Row:
     values: dict[str, str | None] = field(default_factory=dict)  # what the row sets
     changes: dict[str, list[str | None]] = field(default_factory=dict)  # [last seen, new]
     errors: list[str] = field(default_factory=list)
+    refused: dict[str, tuple[str, int]] = field(default_factory=dict)  # field -> (cell, error)
 
     def as_json(self) -> dict:
         return {
@@ -73,6 +74,11 @@ class Preview:
     @property
     def unchanged(self) -> list[Row]:
         return [r for r in self.rows if not r.errors and not r.changes]
+
+    @property
+    def setting_nothing(self) -> list[Row]:
+        """Rows without errors whose cells are all empty: nothing to apply."""
+        return [r for r in self.rows if not r.errors and not r.values]
 
     def as_json(self) -> dict:
         return {
@@ -170,6 +176,7 @@ def _row(number, cells, width, at, role_columns, known: Catalog) -> Row:
         try:
             row.values[name] = known.check(name, cell)
         except RoleRefused as refused:
+            row.refused[name] = (cell, len(row.errors))
             row.errors.append(f"{name}: {refused}")
     return row
 
@@ -204,9 +211,15 @@ def _match(rows: list[Row]) -> None:
             continue
         first_line[person.id] = row.line
         row.person_id = person.id
+        held = person.roles or {}
+        for name, (cell, at) in row.refused.items():
+            if (held.get(name) or "") == cell:  # as exported: OneLogin's own wrong value
+                row.errors[at] = (
+                    f"{name}: OneLogin holds “{cell}”, which is not a Workato role: write a "
+                    "valid role, or leave the cell empty to keep it as it is."
+                )
         if row.errors:
             continue
-        held = person.roles or {}
         row.changes = {
             name: [held.get(name) or None, new]
             for name, new in row.values.items()

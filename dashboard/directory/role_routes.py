@@ -51,8 +51,8 @@ def edit_form(person_id: int) -> str:
 
 @bp.get("/<int:person_id>")
 def show(person_id: int) -> str:
-    """The role fields as shown (a Cancel on the inline form)."""
-    return _render(person_or_404(person_id))
+    """The role fields as shown (a Cancel on the inline form): the focus goes back to Edit."""
+    return _render(person_or_404(person_id), focus_edit=True)
 
 
 @bp.post("/<int:person_id>")

@@ -53,6 +53,7 @@ def users():
         "page": service.page(filters),
         "no_role": service.NO_ROLE,
         "role_fields": edits.role_fields(),
+        "known": roles.catalog(remote=False),
         "section": "users",
     }
     if is_htmx():
@@ -65,7 +66,6 @@ def users():
         today=utcnow().date(),
         roles=service.roles(),
         states=STATES,
-        known=roles.catalog(remote=False),
         **context,
     )
 
@@ -86,6 +86,7 @@ def role_form_context(person: Person) -> dict:
         "values": {f: (person.roles or {}).get(f) for f in fields},
         "problems": {},
         "shown": None,
+        "unrendered": sync.unrendered_role_fields(),
         "place": "page",
     }
 

@@ -275,7 +275,9 @@ def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> 
         )
     else:
         step(
-            True, f"Workato holds what OneLogin says ({'active' if fresh.active else 'suspended'})."
+            True,
+            f"Workato holds what the template sends from OneLogin "
+            f"({'active' if fresh.active else 'suspended'}).",
         )
 
 

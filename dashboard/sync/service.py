@@ -182,6 +182,17 @@ def scim_json_template() -> dict[str, Any]:
         raise NotReady(f"The stored SCIM template cannot be used: {exc}") from None
 
 
+def unrendered_role_fields() -> list[str]:
+    """The role fields the SCIM template does not send: values there never reach Workato
+    (the checklist's "SCIM JSON template" item says how to add them)."""
+    try:
+        block = scim_json_template().get(planner.WORKATO_ROLE)
+    except NotReady:
+        return []  # the template is unusable: the checklist and the sync say so already
+    sent = set(block) if isinstance(block, dict) else set()
+    return [f for f in setup.role_fields() if f not in sent]
+
+
 def _forget_previews() -> None:
     """Only the newest preview can be applied; older ones go, with their items."""
     old = select(Run.id).where(Run.status == PLANNED).scalar_subquery()
