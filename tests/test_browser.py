@@ -464,14 +464,20 @@ def test_admin_removes_a_leavers_access_in_three_clicks_and_the_audit_shows_it(
     expect(user_row(page, demo_server, "Liam O'Connor").locator(".state")).to_have_text("Suspended")
 
 
+def edit_inline(page, server: str, name: str, role: str):
+    """Set a user's workato_role in their Users row; the row comes back in Drift."""
+    row = user_row(page, server, name)
+    row.get_by_role("button", name=f"Edit the role fields of {name}").click()
+    row.get_by_label("workato_role", exact=True).fill(role)
+    row.get_by_role("button", name="Save", exact=True).click()
+    expect(row.locator(".state")).to_have_text("Drift")
+    return row
+
+
 def test_an_inline_edit_leaves_the_role_fields_it_did_not_touch(demo_server, page):
     sign_in_and_connect_the_sandbox(page, demo_server)
     preview_a_sync(page)
-    jonas = user_row(page, demo_server, "Jonas Weber")
-    jonas.get_by_role("button", name="Edit the role fields of Jonas Weber").click()
-    jonas.get_by_label("workato_role", exact=True).fill("Admin")
-    jonas.get_by_role("button", name="Save", exact=True).click()
-    expect(jonas.locator(".state")).to_have_text("Drift")
+    edit_inline(page, demo_server, "Jonas Weber", "Admin")
     page.goto(demo_server + "/sandbox/console")  # what OneLogin now holds
     expect(page.get_by_label("workato_role of jonas.weber@example.com")).to_have_value("Admin")
     expect(page.get_by_label("workato_role_prod of jonas.weber@example.com")).to_have_value(
@@ -482,11 +488,7 @@ def test_an_inline_edit_leaves_the_role_fields_it_did_not_touch(demo_server, pag
 def test_the_audit_page_names_the_user_an_entry_is_about(demo_server, page):
     sign_in_and_connect_the_sandbox(page, demo_server)
     preview_a_sync(page)
-    rui = user_row(page, demo_server, "Rui Costa")
-    rui.get_by_role("button", name="Edit the role fields of Rui Costa").click()
-    rui.get_by_label("workato_role", exact=True).fill("Operator")
-    rui.get_by_role("button", name="Save", exact=True).click()
-    expect(rui.locator(".state")).to_have_text("Drift")
+    edit_inline(page, demo_server, "Rui Costa", "Operator")
     page.get_by_role("link", name="Audit", exact=True).click()
     edit = page.locator(".audit-table tbody tr", has_text="roles.edit")
     expect(edit).to_contain_text("workato_role: Developer → Operator")
