@@ -140,11 +140,13 @@ def setup_vault(app: Flask, settings: Settings) -> None:
 
 
 def setup_commands(app: Flask) -> None:
+    from dashboard.audit.cli import group as audit
     from dashboard.connections.cli import group as connections
     from dashboard.directory.cli import group as roles
     from dashboard.setup.cli import group as setup
     from dashboard.sync.cli import group as sync
 
+    app.cli.add_command(audit)
     app.cli.add_command(connections)
     app.cli.add_command(roles)
     app.cli.add_command(setup)
@@ -223,6 +225,7 @@ def setup_security_headers(app: Flask) -> None:
 
 
 def setup_blueprints(app: Flask, settings: Settings) -> None:
+    from dashboard.audit.routes import bp as audit_bp
     from dashboard.auth.routes import bp as auth_bp
     from dashboard.connections.routes import bp as connections_bp
     from dashboard.directory.role_routes import bp as roles_bp
@@ -238,6 +241,7 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(directory_bp)
     app.register_blueprint(roles_bp)
     app.register_blueprint(sync_bp)
+    app.register_blueprint(audit_bp)
     if settings.DASHBOARD_DEMO:  # the sandbox never exists outside demo mode
         from dashboard.sandbox.console import bp as console_bp
         from dashboard.sandbox.routes import bp as sandbox_bp

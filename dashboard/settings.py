@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     DASHBOARD_SYNC_SUSPEND_GUARD_SHARE: float = Field(default=0.1, ge=0, le=1)
     DASHBOARD_SYNC_LEASE_SECONDS: int = Field(default=60, ge=5)
     DASHBOARD_SYNC_PAGE_SIZE: int = Field(default=100, ge=1, le=1000)
+    DASHBOARD_AUDIT_RETENTION_DAYS: int = Field(default=0, ge=0)  # 0: keep every entry
 
     SAML_IDP_METADATA_FILE: Path | None = None
     SAML_SP_BASE_URL: str | None = None

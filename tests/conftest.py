@@ -23,6 +23,7 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from dashboard import create_app
+from dashboard.audit.chain import GENESIS
 from dashboard.audit.models import AuditEntry
 from dashboard.extensions import db
 from dashboard.settings import Settings
@@ -135,9 +136,12 @@ def database_url(database: Database, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{copy}"
         return
     yield database.url
-    tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+    # Back to the freshly migrated state: empty tables, and the audit chain's head (the one
+    # row the migration writes) back at its start.
+    tables = ", ".join(t.name for t in db.metadata.sorted_tables if t.name != "audit_chain")
     with psycopg.connect(database.url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        conn.execute("UPDATE audit_chain SET seq = 0, last_hash = %s", (GENESIS,))
 
 
 # --- apps and clients ----------------------------------------------------------------

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dashboard.extensions import db
@@ -27,8 +27,59 @@ class AuditEntry(db.Model):
     target_user: Mapped[str | None] = mapped_column(String(320))
     source_ip: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+    # An imported entry's id at its source (OneLogin's event id, Workato's activity id): a
+    # re-import skips what is already here.
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    # The hash chain (dashboard.audit.chain): place, the previous entry's hash, this one's.
+    seq: Mapped[int] = mapped_column(unique=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_audit_occurred_at_id", "occurred_at", "id"),
         Index("ix_audit_target_user_id", "target_user", "id"),
+        Index("ix_audit_actor_id", "actor", "id"),
+        Index("ix_audit_action_id", "action", "id"),
+        Index("ix_audit_source_id", "source", "id"),
+        UniqueConstraint("source", "external_id", name="uq_audit_source_external_id"),
     )
+
+
+class AuditChain(db.Model):
+    """The chain's head, one row: the last place given and its hash. Appending updates it
+    first, which serialises writers (see dashboard.audit.chain)."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int]
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(db.Model):
+    """What a prune removed: the entries up to `up_to_seq`, the last of them hashing to
+    `last_hash`; signed, so verifying can start here."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    up_to_seq: Mapped[int] = mapped_column(unique=True)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    pruned: Mapped[int]  # entries removed by this prune
+    before: Mapped[datetime] = mapped_column(UTCDateTime)  # the cutoff
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(320))
+    signature: Mapped[str] = mapped_column(String(64))
+
+
+class AuditImport(db.Model):
+    """How far the import from one source (onelogin, workato) has read: the newest time seen,
+    where the next import starts."""
+
+    __tablename__ = "audit_imports"
+
+    source: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    imported: Mapped[int] = mapped_column(default=0)  # entries added by the last import
+    problem: Mapped[str | None] = mapped_column(String(500))  # why the last import failed

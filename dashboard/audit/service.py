@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import has_request_context, request
 
+from dashboard.audit import chain
 from dashboard.audit.models import AuditEntry
 from dashboard.extensions import db
+from dashboard.timeutil import utcnow
 
 
 def record(
@@ -18,12 +21,17 @@ def record(
     target_user: str | None = None,
     source: str = "dashboard",
     details: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
+    external_id: str | None = None,
 ) -> AuditEntry:
     """Add an entry to the current transaction; the caller commits with its own change.
 
     Never pass a secret in `details`: entries are shown to every viewer and exported.
+    `occurred_at` and `external_id` are for entries imported from OneLogin or Workato (when
+    it happened there, and its id there).
     """
     entry = AuditEntry(
+        occurred_at=occurred_at or utcnow(),  # set now, as the hash covers it
         actor=actor,
         source=source,
         action=action,
@@ -31,14 +39,8 @@ def record(
         target_user=target_user,
         source_ip=request.remote_addr if has_request_context() else None,
         details=details or {},
+        external_id=external_id,
     )
+    chain.append(entry)
     db.session.add(entry)
     return entry
-
-
-def recent(limit: int, before_id: int | None = None) -> list[AuditEntry]:
-    """Newest first; `before_id` continues a page (keyset, so deep pages stay fast)."""
-    query = db.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if before_id is not None:
-        query = query.where(AuditEntry.id < before_id)
-    return list(db.session.scalars(query))

@@ -278,7 +278,7 @@ def export_rows() -> Iterator[list[str]]:
 
 def _line(cells: list[str]) -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow([_safe(c) for c in cells])
+    csv.writer(out, lineterminator="\n").writerow([spreadsheet_safe(c) for c in cells])
     return out.getvalue()
 
 
@@ -287,10 +287,11 @@ def _risky(cell: str) -> bool:
     return cell.startswith(FORMULA) or (cell.startswith("-") and len(cell) > 1)
 
 
-def _safe(cell: str) -> str:
+def spreadsheet_safe(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula, made text with a leading apostrophe."""
     return f"'{cell}" if _risky(cell) else cell
 
 
 def _unsafe(cell: str) -> str:
-    """A cell as it was before _safe quoted it (so an exported file imports back)."""
+    """A cell as it was before spreadsheet_safe quoted it (so an exported file imports back)."""
     return cell[1:] if cell.startswith("'") and _risky(cell[1:]) else cell

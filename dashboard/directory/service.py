@@ -165,12 +165,13 @@ def matching_ids(filters: Filters, limit: int, *, in_onelogin: bool = False) -> 
 
 
 def timeline(person: Person, limit: int = TIMELINE_SIZE) -> list[AuditEntry]:
-    """The audit entries about this person (by email or userName), newest first."""
+    """The audit entries about this person (by email or userName), newest first by when
+    they happened: an event imported from OneLogin today may have happened last year."""
     names = {n for n in (person.email, person.user_name) if n}
     query = (
         select(AuditEntry)
         .where(AuditEntry.target_user.in_(names))
-        .order_by(AuditEntry.id.desc())
+        .order_by(AuditEntry.occurred_at.desc(), AuditEntry.id.desc())
         .limit(limit)
     )
     return list(db.session.scalars(query))

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from flask import Blueprint, request
+from flask import Blueprint
 from sqlalchemy import text
 
-from dashboard.audit.service import recent
 from dashboard.auth.access import public
 from dashboard.connections import service as connections
 from dashboard.extensions import db
@@ -13,8 +12,6 @@ from dashboard.htmx import render
 from dashboard.setup import service as setup
 
 bp = Blueprint("pages", __name__)
-
-AUDIT_PAGE_SIZE = 50
 
 
 @bp.get("/")
@@ -28,19 +25,6 @@ def overview() -> str:
         titles=connections.TITLES,
         states=states,
         failing=[item for item in checklist if item.state == "failing"],
-    )
-
-
-@bp.get("/audit")
-def audit() -> str:
-    before = request.args.get("before", type=int)
-    entries = recent(AUDIT_PAGE_SIZE + 1, before_id=before)
-    more = len(entries) > AUDIT_PAGE_SIZE
-    return render(
-        "audit/audit.html",
-        partial="audit/_entries.html",
-        entries=entries[:AUDIT_PAGE_SIZE],
-        more=more,
     )
 
 

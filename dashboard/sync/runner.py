@@ -9,6 +9,7 @@ unknown are exactly those still `running`: they are re-checked against Workato o
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import socket
@@ -23,6 +24,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from dashboard import audit
+from dashboard.audit import imports as audit_imports
 from dashboard.connections import errors
 from dashboard.connections import service as connections
 from dashboard.connections.clients import ONE_TRY, client_for
@@ -53,6 +55,9 @@ MIN_ITEMS_FOR_THRESHOLD = 10  # the failure share is judged only after this many
 ACTOR = "sync"
 BATCH = 500  # items read from the database at a time
 HEARTBEAT_SECONDS = 1.0  # how often a running run says it is alive (a write)
+
+
+log = logging.getLogger(__name__)
 
 
 class LostRun(Exception):
@@ -105,7 +110,18 @@ def process(run_id: int, owner: str | None = None) -> Run | None:
         db.session.rollback()
         raise
     _end(run, owner, status, message)
+    _import_events(run)
     return db.session.get(Run, run_id)
+
+
+def _import_events(run: Run) -> None:
+    """OneLogin's and Workato's own record of what the run did, into the audit trail. The run
+    is over whatever happens here: a failing source is said in its audit.import entry."""
+    try:
+        audit_imports.import_all(run.started_by or ACTOR)
+    except Exception:  # an import must never turn a finished run into an error
+        db.session.rollback()
+        log.exception("Importing OneLogin and Workato events after run %s failed", run.id)
 
 
 def _work(run: Run, owner: str) -> tuple[str, str | None]:

@@ -1,0 +1,160 @@
+"""`flask audit ...`: the audit trail for operators (DESIGN.md §6).
+
+`export` writes the entries the filters match, oldest first, to standard output as CSV or
+JSON Lines (the same files as the Audit page's export links), streamed, so a million entries
+are never held in memory. Its count goes to standard error, leaving standard output to the
+data. Exit codes: 0 when written (nothing matching is not a failure); 2 for wrong usage
+(an unknown format or source, a time that is not a date or an ISO 8601 date and time).
+
+`verify` exits 1 at the first broken link; `import` exits 1 when a source failed; `prune`
+without --yes exits 3 when something would be removed.
+"""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from dashboard.audit import chain, export, imports, retention, search
+from dashboard.commands import FAILED, OK, REFUSED, actor, finish, json_option
+
+group = AppGroup("audit", help="The audit trail: verify, export, import and prune it.")
+
+FORMATS = {"csv": export.csv_lines, "jsonl": export.jsonl_lines}
+
+
+def _time(*, end: bool):
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+        if not value:
+            return ""
+        try:
+            search.parse_time(value, end=end)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not {search.TIME_HINT}.") from None
+        return value
+
+    return check
+
+
+@group.command("export")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(sorted(FORMATS)),
+    default="csv",
+    show_default=True,
+    help="CSV (details as a JSON cell) or JSON Lines (one object per entry).",
+)
+@click.option(
+    "--since",
+    callback=_time(end=False),
+    help="Entries at or after this UTC date (its 00:00) or date and time (inclusive).",
+)
+@click.option(
+    "--until",
+    callback=_time(end=True),
+    help="Entries before this UTC date and time (exclusive); a date includes that whole day.",
+)
+@click.option("--user", default="", help="The target user, exactly as recorded.")
+@click.option("--actor", default="", help="Who did it, exactly as recorded.")
+@click.option("--action", default="", help="An action (roles.edit) or a prefix (access.).")
+@click.option("--source", type=click.Choice(search.SOURCES), help="Where the entry came from.")
+def export_command(format_, since, until, user, actor, action, source):
+    """Write the audit entries the filters match, oldest first, to standard output: what
+    the Audit page shows for the same filters, every page of it. Columns: id, occurred_at
+    (ISO 8601 UTC), actor, source, action, outcome, target_user, source_ip, details."""
+    filters = search.Filters(
+        user=user.strip(),
+        actor=actor.strip(),
+        action=action.strip(),
+        source=source or "",
+        since=since,
+        until=until,
+    )
+    written = 0
+
+    def counted(rows):
+        nonlocal written
+        for row in rows:
+            written += 1
+            yield row
+
+    for chunk in FORMATS[format_](counted(search.rows(filters))):
+        click.echo(chunk, nl=False)
+    click.echo(f"{written} entries written.", err=True)
+
+
+@group.command("verify")
+@json_option
+def verify_command(as_json):
+    """Check the audit trail's hash chain from the newest pruning checkpoint; report the
+    first entry changed, removed or inserted behind the dashboard's back (exit 1)."""
+    verdict = chain.verify()
+    if verdict.ok:
+        human = f"The audit trail verifies: {verdict.checked} entries, every link holds."
+    else:
+        human = (
+            f"The audit trail does not verify: {verdict.problem} "
+            f"({verdict.checked} entries checked before it.)"
+        )
+    finish(OK if verdict.ok else FAILED, verdict.as_json(), human, as_json)
+
+
+@group.command("import")
+@json_option
+def import_command(as_json):
+    """Import OneLogin's provisioning events and Workato's activity log from where the last
+    import stopped (exit 1 when a source failed; the other is imported all the same)."""
+    report = imports.import_all(actor())
+    lines = []
+    for source in report.sources:
+        if not source.configured:
+            lines.append(f"{source.source}: not connected, skipped.")
+        elif source.problem:
+            lines.append(f"{source.source}: failed: {source.problem}")
+        else:
+            lines.append(f"{source.source}: {source.added} added, {source.skipped} already here.")
+    document = {"ok": report.ok, "sources": [s.as_json() for s in report.sources]}
+    finish(OK if report.ok else FAILED, document, "\n".join(lines), as_json)
+
+
+@group.command("prune")
+@click.option(
+    "--older-than-days",
+    type=click.IntRange(min=1),
+    help="Remove entries older than this (default: DASHBOARD_AUDIT_RETENTION_DAYS).",
+)
+@click.option("--yes", is_flag=True, help="Remove them (without it, only count them).")
+@json_option
+def prune_command(older_than_days, yes, as_json):
+    """Remove the entries older than the retention, leaving a signed checkpoint so what
+    remains still verifies. Without --yes, say how many would go (exit 3)."""
+    days = (
+        older_than_days
+        or current_app.extensions["dashboard.settings"].DASHBOARD_AUDIT_RETENTION_DAYS
+    )
+    if not days:
+        message = (
+            "Retention is off (DASHBOARD_AUDIT_RETENTION_DAYS=0): nothing is pruned. "
+            "Pass --older-than-days N."
+        )
+        finish(OK, {"ok": True, "pruned": 0, "message": message}, message, as_json)
+    before = retention.cutoff(days)
+    if not yes:
+        plan = retention.preview(before)
+        message = (
+            f"{plan.count} entries are older than {days} days (before "
+            f"{before:%Y-%m-%d %H:%M} UTC). Run again with --yes to remove them."
+        )
+        code = REFUSED if plan.count else OK
+        finish(code, {"ok": code == OK, **plan.as_json(), "message": message}, message, as_json)
+    try:
+        done = retention.prune(before, actor())
+    except retention.PruneRefused as exc:
+        finish(FAILED, {"ok": False, "message": str(exc)}, str(exc), as_json)
+    message = (
+        f"Removed {done.count} entries written before {before:%Y-%m-%d %H:%M} UTC; the "
+        "checkpoint keeps the chain verifiable."
+    )
+    finish(OK, {"ok": True, **done.as_json(), "message": message}, message, as_json)

@@ -1,0 +1,73 @@
+"""The Audit page and its exports: the entries the filters match, newest first and a page at
+a time, and all of them as CSV or JSON Lines, streamed. Viewers may read and export both.
+
+The filters live in the query string (dashboard.audit.search.Filters), so a filtered page,
+its next page and its exports are links anyone signed in can share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+
+from flask import Blueprint, Response, flash, redirect, request, stream_with_context, url_for
+from flask_login import current_user
+
+from dashboard.audit import export, imports, search
+from dashboard.htmx import render
+from dashboard.timeutil import utcnow
+
+bp = Blueprint("audit", __name__)
+SUGGESTED = 200  # actors offered as the form's suggestions
+
+
+@bp.get("/audit")
+def page() -> str:
+    """The full page; the filter form and the pager ask (htmx) for the results alone."""
+    filters = search.Filters.read(request.args)
+    actions = search.actions()
+    return render(
+        "audit/audit.html",
+        partial="audit/_results.html",
+        filters=filters,
+        page=search.page(filters),
+        sources=search.SOURCES,
+        actions=[*search.prefixes(actions), *actions],
+        actors=search.actors(SUGGESTED),
+    )
+
+
+@bp.post("/audit/import")
+def import_now():
+    """OneLogin's events and Workato's activity, imported now (admins; also after each run)."""
+    report = imports.import_all(current_user.actor)
+    for source in report.sources:
+        if source.problem:
+            flash(f"{source.source}: the import failed: {source.problem}", "error")
+        elif source.configured:
+            flash(
+                f"{source.source}: {source.added} added, {source.skipped} already here.", "success"
+            )
+    return redirect(url_for(".page"), 303)
+
+
+@bp.get("/audit/export.csv")
+def export_csv() -> Response:
+    return _download(export.csv_lines, "csv", "text/csv")
+
+
+@bp.get("/audit/export.jsonl")
+def export_jsonl() -> Response:
+    return _download(export.jsonl_lines, "jsonl", "application/x-ndjson")
+
+
+def _download(lines: Callable[[Iterable], Iterator[str]], ext: str, mimetype: str) -> Response:
+    """Every entry the page's filters match (all its pages: `before` is left out), oldest
+    first, streamed."""
+    filters = replace(search.Filters.read(request.args), before=None)
+    name = f"audit-{utcnow():%Y%m%d-%H%M%S}.{ext}"
+    return Response(
+        stream_with_context(lines(search.rows(filters))),
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

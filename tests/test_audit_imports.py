@@ -1,0 +1,171 @@
+"""OneLogin's events and Workato's activity log imported into the audit trail: the demo
+tenant's provisioning history against the OneLogin simulator, Workato's activity through its
+API simulator; incremental, never twice, one failing source not stopping the other."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+
+from dashboard.audit import chain, imports
+from dashboard.audit.models import AuditEntry
+from dashboard.connections import http
+from dashboard.connections import service as connections
+from dashboard.connections.models import WORKATO_API
+from dashboard.directory.models import Person
+from dashboard.extensions import db
+from dashboard.sandbox import workato_api
+from dashboard.sandbox.onelogin_seed import WORKATO_APP_ID
+from dashboard.sync import runner, service
+from tests.support.forms import post
+from tests.support.scim_server import serve_wsgi
+from tests.support.sync_world import World
+
+ADMIN = "ada.admin@example.com"
+TOKEN = "workato-api-import-token"
+JONAS = "jonas.weber@example.com"
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(DASHBOARD_SYNC_EXECUTOR="worker", DASHBOARD_SYNC_RATE=0)
+
+
+@pytest.fixture
+def world(app) -> Iterator[World]:
+    with World.demo(app) as world:
+        with app.app_context():
+            service.make_plan(ADMIN)  # the people the dashboard knows
+        yield world
+
+
+@pytest.fixture
+def workato_url(app) -> Iterator[str]:
+    simulator = workato_api.create_app(token=TOKEN, limit_per_minute=10**6)
+    with serve_wsgi(simulator) as root:
+        with app.app_context():
+            connections.save(WORKATO_API, actor=ADMIN, base_url=root, secret=TOKEN)
+        yield root
+
+
+def imported(app, source: str) -> list[AuditEntry]:
+    with app.app_context():
+        found = list(
+            db.session.scalars(
+                select(AuditEntry).where(AuditEntry.source == source).order_by(AuditEntry.seq)
+            )
+        )
+        db.session.expunge_all()
+        return found
+
+
+def expected_onelogin_events(world) -> list[dict]:
+    return [
+        e
+        for e in world.tenant.events
+        if e["event_type_id"] in imports.PROVISIONING_TYPES and e.get("app_id") == WORKATO_APP_ID
+    ]
+
+
+def test_onelogin_events_about_the_app_are_imported_as_they_happened(app, world):
+    with app.app_context():
+        report = imports.import_all(ADMIN)
+    assert report.ok
+    wanted = expected_onelogin_events(world)
+    entries = imported(app, "onelogin")
+    assert len(entries) == len(wanted) == report.sources[0].added > 100
+    assert {e.external_id for e in entries} == {str(e["id"]) for e in wanted}
+    # Jonas's story, as OneLogin told it: assigned the role by Maya, then provisioned.
+    jonas = [e for e in entries if e.target_user == JONAS]
+    assert [e.action for e in jonas] == [
+        "onelogin.user_assigned_role",
+        "onelogin.user_provisioned_in_app",
+    ]
+    assert jonas[0].actor == "Maya Chen" and jonas[0].details["role_name"] == "Workato Users"
+    assert jonas[0].occurred_at.year == 2025  # when it happened in OneLogin, not now
+    failed = [e for e in entries if e.action == "onelogin.user_provisioning_failed_in_app"]
+    assert failed and all(e.outcome == "failed" for e in failed)
+    with app.app_context():
+        assert chain.verify().ok
+
+
+def test_importing_again_adds_nothing_and_new_events_arrive(app, world):
+    with app.app_context():
+        imports.import_all(ADMIN)
+    first = len(imported(app, "onelogin"))
+    with app.app_context():
+        again = imports.import_all(ADMIN)
+    assert again.sources[0].added == 0 and len(imported(app, "onelogin")) == first
+
+    jonas_id = next(u.id for u in world.tenant.users.values() if u.email == JONAS)
+    world.tenant.add_event(53, user_id=jonas_id, user_name="Jonas Weber", app_id=WORKATO_APP_ID)
+    with app.app_context():
+        later = imports.import_all(ADMIN)
+    assert later.sources[0].added == 1
+    newest = imported(app, "onelogin")[-1]
+    assert (newest.action, newest.target_user) == ("onelogin.user_suspended_in_app", JONAS)
+
+
+def test_workato_activity_is_imported_once(app, world, workato_url):
+    with app.app_context():
+        report = imports.import_all(ADMIN)
+    workato = {s.source: s for s in report.sources}["workato"]
+    assert workato.configured and workato.added == len(workato_api.ACTIVITY)
+    entries = imported(app, "workato")
+    assert [e.action for e in entries] == [
+        "workato.user_joined_team",
+        "workato.collaborator_role_changed",
+    ]
+    assert entries[0].actor == "ada.admin@example.com"
+    assert entries[1].details == {"resource": "Rita Reviewer", "role_name": "Recipe Reviewer"}
+    with app.app_context():
+        assert imports.import_all(ADMIN).sources[1].added == 0
+    assert len(imported(app, "workato")) == len(workato_api.ACTIVITY)
+
+
+def test_a_failing_source_is_said_and_the_other_still_imports(app, world, workato_url, monkeypatch):
+    monkeypatch.setattr(http.RetryPolicy, "delay", lambda self, attempt, problem: 0.0)
+    world.tenant.fail_next(503, times=20, path="/api/1/events")
+    with app.app_context():
+        report = imports.import_all(ADMIN)
+        entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "audit.import"))
+    onelogin, workato = report.sources
+    assert not report.ok and "503" in onelogin.problem
+    assert workato.added == len(workato_api.ACTIVITY)
+    assert entry.outcome == "failed" and "503" in entry.details["onelogin"]
+    assert imported(app, "onelogin") == []
+
+
+def test_a_sync_run_imports_afterwards(app, world):
+    with app.app_context():
+        run, _plan = service.make_plan(ADMIN)
+        service.apply(run.id, ADMIN, start=False)
+        runner.process(run.id)
+        count = db.session.scalar(
+            select(func.count()).select_from(AuditEntry).where(AuditEntry.source == "onelogin")
+        )
+    assert count == len(expected_onelogin_events(world))
+
+
+def test_the_user_page_timeline_shows_onelogins_events(app, world, admin_client):
+    with app.app_context():
+        imports.import_all(ADMIN)
+        jonas = db.session.scalar(select(Person.id).where(Person.email == JONAS))
+    page = admin_client.get(f"/users/{jonas}").get_data(as_text=True)
+    assert "onelogin.user_provisioned_in_app" in page and "onelogin.user_assigned_role" in page
+
+
+def test_a_viewer_may_not_import(app, world, viewer_client):
+    assert post(viewer_client, "/audit/import").status_code == 403
+    assert imported(app, "onelogin") == []
+
+
+def test_the_import_button_imports_and_says_how_many(app, world, admin_client):
+    answer = post(admin_client, "/audit/import")
+    assert answer.status_code == 303
+    page = admin_client.get("/audit").get_data(as_text=True)
+    added = len(expected_onelogin_events(world))
+    assert f"onelogin: {added} added, 0 already here." in page
+    assert len(imported(app, "onelogin")) == added
