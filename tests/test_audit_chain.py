@@ -4,6 +4,7 @@ or inserted behind the application's back, and pruning leaves a signed checkpoin
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import threading
@@ -239,3 +240,20 @@ def test_flask_audit_import_without_connections_says_so(app):
     assert result.exit_code == 0
     assert "onelogin: not connected, skipped." in result.output
     assert "workato: not connected, skipped." in result.output
+
+
+def test_an_export_verifies_on_its_own_as_the_readme_describes(app):
+    """The security team's check: only hashlib and json, over the JSON Lines export."""
+    write(app, 4)
+    exported = cli(app, "export", "--format", "jsonl")
+    assert exported.exit_code == 0
+    lines = [json.loads(line) for line in exported.stdout.splitlines() if line.strip()]
+    assert len(lines) == 4
+    prev = "0" * 64
+    for entry in sorted(lines, key=lambda e: e["seq"]):
+        fields = [entry[k] for k in ("seq", "prev_hash", "occurred_at", "actor", "source")]
+        fields += [entry[k] for k in ("action", "outcome", "target_user", "source_ip", "details")]
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert entry["prev_hash"] == prev
+        assert entry["hash"] == hashlib.sha256(text.encode()).hexdigest()
+        prev = entry["hash"]
