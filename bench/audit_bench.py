@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from flask import render_template  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import inspect, text  # noqa: E402
 
+from bench.databases import scratch_database  # noqa: E402
 from dashboard import create_app  # noqa: E402
 from dashboard.audit import export, search  # noqa: E402
 from dashboard.audit.models import AuditEntry  # noqa: E402
@@ -91,20 +91,6 @@ def arguments() -> argparse.Namespace:
 
 
 # --- the database --------------------------------------------------------------------------
-
-
-@contextmanager
-def database(kind: str, args: argparse.Namespace, folder: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'dashboard.db'}"
-        return
-    name = f"dashboard_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(args.postgres, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield args.postgres.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def postgres_reachable(url: str) -> bool:
@@ -279,7 +265,10 @@ def timed(call: Callable[[], object], repeat: int) -> tuple[float, float, object
 def measure(kind: str, args: argparse.Namespace) -> tuple[list[tuple], dict]:
     logging.disable(logging.INFO)  # alembic's lines
     facts: dict = {}
-    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp, database(kind, args, Path(tmp)) as url:
+    with (
+        tempfile.TemporaryDirectory(dir=args.tmp) as tmp,
+        scratch_database(args.postgres if kind == "postgresql" else None, Path(tmp)) as url,
+    ):
         app = make_app(url, Path(tmp))
         with app.app_context():
             upgrade()

@@ -21,16 +21,16 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import click  # noqa: E402
-import psycopg  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
+from bench.databases import scratch_database  # noqa: E402
 from bench.tenant import Simulator  # noqa: E402
 from bench.throttle_proxy import ThrottleProxy  # noqa: E402
 from dashboard import create_app  # noqa: E402
@@ -74,20 +74,6 @@ def arguments() -> argparse.Namespace:
 
 
 # --- the dashboard -----------------------------------------------------------------------
-
-
-@contextmanager
-def database(args: argparse.Namespace, folder: Path):
-    if not args.postgres:
-        yield f"sqlite:///{folder / 'dashboard.db'}"
-        return
-    name = f"dashboard_bench_{secrets.token_hex(6)}"
-    with psycopg.connect(args.postgres, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield args.postgres.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def make_app(url: str, folder: Path, args: argparse.Namespace):
@@ -165,7 +151,7 @@ def measure(n: int, args: argparse.Namespace) -> list[tuple]:
         stack.enter_context(ol_proxy)
         scim = stack.enter_context(ScimServer())
         scim_proxy = stack.enter_context(ThrottleProxy(scim.root_url, latency=L, rate=R))
-        url = stack.enter_context(database(args, Path(tmp)))
+        url = stack.enter_context(scratch_database(args.postgres, Path(tmp)))
         app = make_app(url, Path(tmp), args)
         with app.app_context():
             upgrade()
