@@ -253,6 +253,12 @@ def test_an_orphan_is_suspended_only_with_the_explicit_tick(admin_client, app, w
     again = post(admin_client, f"/users/{hedy}/workato", htmx=True, active="true", understood="yes")
     assert "Reactivate in Workato: done" in again.get_data(as_text=True)
     assert world.workato_user("hedy.lamarr@example.com")["active"] is True
+    # Active again, but OneLogin still does not grant her the app: an orphan, not in sync.
+    with app.app_context():
+        state = db.session.scalar(
+            select(Person.state).where(Person.key == "hedy.lamarr@example.com")
+        )
+    assert state == "orphaned"
 
 
 def test_a_viewer_reads_but_cannot_provision_or_suspend(viewer_client, app, world):

@@ -88,8 +88,8 @@ def import_all(actor: str) -> Report:
 
 def _onelogin() -> Imported:
     result = Imported(ONELOGIN_SOURCE)
-    connection = connections.get(ONELOGIN)
-    if connection is None or connection.secret_ciphertext is None:
+    connection = connections.with_secret(ONELOGIN)
+    if connection is None:
         result.configured = False
         return result
     state = _state(ONELOGIN_SOURCE)
@@ -138,8 +138,8 @@ def _from_onelogin(event: dict[str, Any], types: dict[int, str], people) -> dict
 
 def _workato() -> Imported:
     result = Imported(WORKATO_SOURCE)
-    connection = connections.get(WORKATO_API)
-    if connection is None or connection.secret_ciphertext is None:
+    connection = connections.with_secret(WORKATO_API)
+    if connection is None:
         result.configured = False
         return result
     state = _state(WORKATO_SOURCE)

@@ -63,6 +63,12 @@ def get(kind: str) -> Connection | None:
     return db.session.scalar(db.select(Connection).filter_by(kind=kind))
 
 
+def with_secret(kind: str) -> Connection | None:
+    """The connection of this kind when it is saved with its secret (usable), else None."""
+    connection = get(kind)
+    return connection if connection is not None and connection.has_secret else None
+
+
 def all_by_kind() -> dict[str, Connection | None]:
     found = {c.kind: c for c in db.session.scalars(db.select(Connection))}
     return {kind: found.get(kind) for kind in KINDS}

@@ -118,8 +118,8 @@ def _onelogin_side(live: Live, onelogin, app_id: int, person: Person, role_field
 
 
 def _member(live: Live, person: Person) -> None:
-    connection = connections.get(WORKATO_API)
-    if connection is None or connection.secret_ciphertext is None:
+    connection = connections.with_secret(WORKATO_API)
+    if connection is None:
         return
     live.member_checked = True
     try:

@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, case, delete, insert, select, update
 
 from dashboard.connections.scim_models import ScimUser
 from dashboard.directory.models import Person
@@ -123,9 +123,17 @@ def record_outcome(key: str, action: str, ok: bool, user: ScimUser | None, error
     values: dict[str, Any]
     if ok:
         active = user.active if user is not None else action != "suspend"
+        # Active in Workato without the app in OneLogin (an orphan an admin reactivated) is
+        # still an orphan, not "in sync".
+        orphan = people.c.has_app.is_(False)
         values = {
-            "state": IN_SYNC if active else SUSPENDED,
-            "reason": "In sync." if active else "Suspended in Workato.",
+            "state": case((orphan, ORPHANED), else_=IN_SYNC) if active else SUSPENDED,
+            "reason": case(
+                (orphan, "Active in Workato; OneLogin does not grant the app."),
+                else_="In sync.",
+            )
+            if active
+            else "Suspended in Workato.",
             "action": "noop",
             "changes": {},
             "danger": None,
@@ -203,20 +211,3 @@ def record_one(decision, seen_at: datetime) -> None:
         db.session.execute(insert(people).values(key=decision.key, **values))
     else:
         db.session.execute(update(people).where(people.c.id == existing.id).values(**values))
-
-
-def state_of(key: str) -> str | None:
-    return db.session.scalar(select(people.c.state).where(people.c.key == key))
-
-
-def keep_orphaned(key: str) -> None:
-    """An orphan an admin reactivated in Workato is still an orphan (OneLogin does not grant
-    the app), not "in sync". The caller commits."""
-    db.session.execute(
-        update(people)
-        .where(people.c.key == key)
-        .values(
-            state=ORPHANED,
-            reason="Reactivated in Workato by an admin; OneLogin does not grant the app.",
-        )
-    )

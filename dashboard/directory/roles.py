@@ -93,8 +93,8 @@ def catalog(*, remote: bool = True) -> Catalog:
     so an outage in Workato's API does not stop role edits. `remote=False` (for showing a
     page, which never waits on a remote API) takes the kept list, or the configured one."""
     configured = tuple(current_app.extensions["dashboard.settings"].DASHBOARD_KNOWN_ROLES)
-    connection = connections.get(WORKATO_API)
-    if connection is None or connection.secret_ciphertext is None:
+    connection = connections.with_secret(WORKATO_API)
+    if connection is None:
         return Catalog(configured, CONFIGURED)
     cache = current_app.extensions.setdefault("dashboard.role_catalog", {})
     stamp = (connection.id, connection.saved_at, connection.secret_saved_at)

@@ -123,7 +123,6 @@ def set_active(user_name: str, key: str, active: bool, actor: str) -> OneUser:
         result.steps.append(Step(next(titles), ok, detail))
 
     wanted = "active" if active else "suspended"
-    was_orphan = records.state_of(key) == planner.ORPHANED
     try:
         with scim:
             current = scim.find_user(user_name)
@@ -147,8 +146,6 @@ def set_active(user_name: str, key: str, active: bool, actor: str) -> OneUser:
                     )
                     result.decision = decision
                     sent, _answer = _act(result, step, scim, decision, actor)
-                    if sent and active and was_orphan:
-                        records.keep_orphaned(key)
                 if sent:
                     fresh = scim.get_user(current.id)
                     if fresh is None:
