@@ -30,11 +30,13 @@ FINAL = (SUCCEEDED, FAILED, STOPPED, CANCELLED, INTERRUPTED)
 SYNC, RETRY, SUSPEND_CHOSEN, ONE_USER = "sync", "retry", "suspend", "user"
 
 # An item's status; `running` after a crash means "outcome unknown": re-checked first.
-ITEM_PENDING, ITEM_RUNNING, ITEM_SUCCEEDED, ITEM_FAILED = (
+# `superseded`: a later one-user write for the same person took its place (never sent).
+ITEM_PENDING, ITEM_RUNNING, ITEM_SUCCEEDED, ITEM_FAILED, ITEM_SUPERSEDED = (
     "pending",
     "running",
     "succeeded",
     "failed",
+    "superseded",
 )
 
 
@@ -61,6 +63,8 @@ class Run(db.Model):
     total: Mapped[int] = mapped_column(default=0)  # items (writes) in the run
     message: Mapped[str | None] = mapped_column(Text)  # why it stopped, or the error
     retry_of: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
+    # What Apply found changed in OneLogin since the preview, and re-decided (run page).
+    note: Mapped[str | None] = mapped_column(Text)
 
     @property
     def is_active(self) -> bool:
@@ -88,6 +92,7 @@ class Item(db.Model):
     response: Mapped[dict | None] = mapped_column(JSON)  # status and body, redacted
     note: Mapped[str | None] = mapped_column(Text)  # e.g. "already done: found on re-check"
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    superseded_by: Mapped[int | None]  # the one-user run that took this item's place
 
     __table_args__ = (
         Index("ix_sync_items_run_id_status", "run_id", "status"),
@@ -96,3 +101,15 @@ class Item(db.Model):
         Index("ix_sync_items_run_id_action_key", "run_id", "action", "key"),
         Index("ix_sync_items_key", "key"),
     )
+
+
+class PersonClaim(db.Model):
+    """A write for this person is in flight: one writer per person, whoever sends it. Taken
+    with the item's `running` mark, released with its outcome or with its run's end."""
+
+    __tablename__ = "person_claims"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    run_id: Mapped[int] = mapped_column(index=True)
+    item_id: Mapped[int]
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
