@@ -700,6 +700,52 @@ def test_suspend_refused_while_scim_is_disabled(make_app):
     assert "SCIM is disabled on Connections" in result.output
 
 
+# --- sync cancel -----------------------------------------------------------------------
+
+
+def test_cancel_a_queued_run_cancels_it_and_nothing_is_sent(make_app):
+    app = make_app(DASHBOARD_SYNC_EXECUTOR="worker")
+    with World.small(app) as world:
+        world.person("Ada", "Lovelace", workato_role="Admin")
+        run_id = queue_a_run(app)
+        code, document = sync_json(app, "cancel")
+        assert sync(app, "worker", "--once").exit_code == 0  # a worker starting now
+        assert world.workato_user(ADA) is None
+        _, status = sync_json(app, "status")
+    assert code == 0, document
+    assert document["id"] == run_id and document["status"] == "cancelled"
+    assert document["pending"] == 1 and set(document["counts"]) == set(ACTIONS)
+    assert document["message"] == "Cancelled before it started; nothing was sent."
+    assert status["id"] == run_id and status["status"] == "cancelled"
+    [row] = [r for r in audit_rows(app) if r["action"] == "sync.run.cancel"]
+    assert row["actor"].startswith("cli:") and row["details"] == {"run": run_id}
+
+
+def test_cancel_a_running_run_asks_it_to_stop(make_app):
+    app = make_app(DASHBOARD_SYNC_EXECUTOR="worker")
+    with World.small(app) as world:
+        world.person("Ada", "Lovelace", workato_role="Admin")
+        run_id = queue_a_run(app)
+        with app.app_context():
+            assert runs.claim(run_id, "other-host:1:worker")  # a live worker took it
+        result = sync(app, "cancel")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Run {run_id}: running.")
+    assert "Cancel requested: writes in flight finish and are recorded" in result.output
+    with app.app_context():
+        assert runs.get(run_id).cancel_requested is True
+
+
+def test_cancel_with_no_active_run_exits_1(app):
+    result = sync(app, "cancel")
+    code, document = sync_json(app, "cancel")
+    assert result.exit_code == 1
+    assert "No run is active: nothing to cancel." in result.output
+    assert code == 1
+    assert document == {"ok": False, "message": "No run is active: nothing to cancel."}
+    assert "sync.run.cancel" not in sync_actions(app)
+
+
 # --- sync worker -----------------------------------------------------------------------
 
 

@@ -202,6 +202,30 @@ def suspend_command(emails, yes, as_json):
     _start_and_wait(lambda: service.suspend_chosen(list(emails), actor(), start=False), as_json)
 
 
+@group.command("cancel")
+@json_option
+def cancel_command(as_json):
+    """Cancel the active run: a queued one at once (nothing was sent); a running one stops,
+    its writes in flight finish and are recorded, the rest stay pending for a resume.
+    Exit 1 when no run is active."""
+    run = service.current_active()
+    if run is None:
+        message = "No run is active: nothing to cancel."
+        finish(FAILED, {"ok": False, "message": message}, message, as_json)
+    try:
+        run = service.cancel(run.id, actor())
+    except service.Refused:
+        message = f"Run {run.id} ended before it could be cancelled: nothing to cancel."
+        finish(FAILED, {"ok": False, "message": message, "run": run.id}, message, as_json)
+    human = f"Run {run.id}: {run.status}." + (f" {run.message}" if run.message else "")
+    if run.is_active:
+        human += (
+            " Cancel requested: writes in flight finish and are recorded, the rest stay "
+            "pending. Follow it with `flask sync status`."
+        )
+    finish(OK, service.run_json(run), human, as_json)
+
+
 @group.command("worker")
 @click.option("--once", is_flag=True, help="Work the queued runs, then exit.")
 def worker_command(once):
