@@ -214,25 +214,27 @@ def test_flask_audit_verify_passes_then_names_the_changed_entry(app):
     assert document["ok"] is False and (document["seq"], document["id"]) == (2, second.id)
 
 
-def test_flask_audit_prune_asks_first_then_prunes_and_verifies(app):
-    write(app, 3)
-    nothing = cli(app, "prune", "--older-than-days", "30")
-    assert nothing.exit_code == 0 and "0 entries are older than 30 days" in nothing.output
+def test_flask_audit_prune_asks_first_then_prunes_and_verifies(app, monkeypatch):
+    with monkeypatch.context() as clock:
+        # Recorded 40 days ago, as a real installation's entries would have been.
+        then = utcnow() - timedelta(days=40)
+        clock.setattr(chain, "utcnow", lambda: then)
+        write(app, 2, action="test.old")
+    nothing = cli(app, "prune", "--older-than-days", "50")
+    assert nothing.exit_code == 0
+    assert "0 entries were recorded more than 50 days ago" in nothing.output
+    assert "nothing to remove" in nothing.output
     off = cli(app, "prune")  # DASHBOARD_AUDIT_RETENTION_DAYS is 0 here
     assert off.exit_code == 0 and "Retention is off" in off.output
-    with app.app_context():
-        old = utcnow() - timedelta(days=40)
-        # Written 40 days ago, as a real installation's entries would have been.
-        for _ in range(2):
-            audit.record("test.old", actor=ACTOR, outcome="success", occurred_at=old)
-        db.session.commit()
+    write(app, 3)
     asked = cli(app, "prune", "--older-than-days", "30")
     assert asked.exit_code == 3 and "Run again with --yes" in asked.output
+    assert "2 entries were recorded more than 30 days ago" in asked.output
     done = cli(app, "prune", "--older-than-days", "30", "--yes", "--json")
     assert done.exit_code == 0, done.output
-    assert json.loads(done.output)["pruned"] == 5  # the chain's prefix up to the last old one
+    assert json.loads(done.output)["pruned"] == 2
     assert cli(app, "verify").exit_code == 0
-    assert [e.action for e in entries(app)] == ["audit.prune"]
+    assert [e.action for e in entries(app)] == ["test.thing"] * 3 + ["audit.prune"]
 
 
 def test_flask_audit_import_without_connections_says_so(app):

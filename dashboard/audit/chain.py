@@ -9,6 +9,8 @@ take the same place in the chain. Pruning leaves a checkpoint (the pruned prefix
 and sequence number), signed with a key derived from SECRET_KEY, where verifying starts.
 
 The definition of `entry_hash` must never change: entries already written depend on it.
+That is why `recorded_at` (when the dashboard wrote an entry, what retention prunes by) is
+not in it; dashboard.audit.retention says how a prune stays safe all the same.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy import select, update
 
 from dashboard.audit.models import AuditChain, AuditCheckpoint, AuditEntry
 from dashboard.extensions import db
+from dashboard.timeutil import utcnow
 
 GENESIS = "0" * 64  # the "previous hash" of the first entry
 HEAD = 1  # the id of audit_chain's one row
@@ -77,8 +80,10 @@ def hash_of(entry: Any) -> str:
 
 
 def append(entry: AuditEntry) -> None:
-    """Give `entry` its place in the chain (seq, prev_hash, hash). Holds the chain's head
-    until the caller's transaction ends, so the chain never forks."""
+    """Give `entry` its place in the chain (seq, prev_hash, hash) and the time it is
+    recorded (also when it occurred, unless it came with its source's time). Holds the
+    chain's head until the caller's transaction ends, so the chain never forks; the time is
+    read once the head is held, so recorded_at follows the chain's order."""
     head = AuditChain.__table__
     seq, prev = db.session.execute(
         update(head)
@@ -86,9 +91,20 @@ def append(entry: AuditEntry) -> None:
         .values(seq=head.c.seq + 1)
         .returning(head.c.seq, head.c.last_hash)
     ).one()
+    entry.recorded_at = utcnow()
+    if entry.occurred_at is None:
+        entry.occurred_at = entry.recorded_at
     entry.seq, entry.prev_hash = seq, prev
     entry.hash = hash_of(entry)
     db.session.execute(update(head).where(head.c.id == HEAD).values(last_hash=entry.hash))
+
+
+def hold() -> None:
+    """Take the chain's head until the caller's transaction ends, appending nothing: for a
+    writer whose entries depend on what is already there (an import skipping what another
+    import just added), which must look only once it holds the head."""
+    head = AuditChain.__table__
+    db.session.execute(update(head).where(head.c.id == HEAD).values(seq=head.c.seq))
 
 
 @dataclass

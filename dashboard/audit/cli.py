@@ -123,13 +123,16 @@ def import_command(as_json):
 @click.option(
     "--older-than-days",
     type=click.IntRange(min=1),
-    help="Remove entries older than this (default: DASHBOARD_AUDIT_RETENTION_DAYS).",
+    help="Remove entries recorded more than this many days ago "
+    "(default: DASHBOARD_AUDIT_RETENTION_DAYS).",
 )
 @click.option("--yes", is_flag=True, help="Remove them (without it, only count them).")
 @json_option
 def prune_command(older_than_days, yes, as_json):
-    """Remove the entries older than the retention, leaving a signed checkpoint so what
-    remains still verifies. Without --yes, say how many would go (exit 3)."""
+    """Remove the entries the dashboard recorded longer ago than the retention (by when they
+    were recorded, not when they happened: an imported event from last year recorded today
+    stays), leaving a signed checkpoint so what remains still verifies. Without --yes, say
+    how many would go (exit 3)."""
     days = (
         older_than_days
         or current_app.extensions["dashboard.settings"].DASHBOARD_AUDIT_RETENTION_DAYS
@@ -143,9 +146,10 @@ def prune_command(older_than_days, yes, as_json):
     before = retention.cutoff(days)
     if not yes:
         plan = retention.preview(before)
-        message = (
-            f"{plan.count} entries are older than {days} days (before "
+        message = f"{plan.count} entries were recorded more than {days} days ago (before " + (
             f"{before:%Y-%m-%d %H:%M} UTC). Run again with --yes to remove them."
+            if plan.count
+            else f"{before:%Y-%m-%d %H:%M} UTC): nothing to remove."
         )
         code = REFUSED if plan.count else OK
         finish(code, {"ok": code == OK, **plan.as_json(), "message": message}, message, as_json)
@@ -154,7 +158,7 @@ def prune_command(older_than_days, yes, as_json):
     except retention.PruneRefused as exc:
         finish(FAILED, {"ok": False, "message": str(exc)}, str(exc), as_json)
     message = (
-        f"Removed {done.count} entries written before {before:%Y-%m-%d %H:%M} UTC; the "
+        f"Removed {done.count} entries recorded before {before:%Y-%m-%d %H:%M} UTC; the "
         "checkpoint keeps the chain verifiable."
     )
     finish(OK, {"ok": True, **done.as_json(), "message": message}, message, as_json)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Index, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dashboard.extensions import db
@@ -15,7 +15,16 @@ class AuditEntry(db.Model):
     __tablename__ = "audit"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # When it happened: for our own entries the moment they were recorded; for an imported
+    # one, when it happened at its source (months ago, perhaps). In the hash.
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the dashboard recorded it: set by the write path (dashboard.audit.chain.append)
+    # once it holds the chain's head, so it follows the chain's order. What retention prunes
+    # by. Not in the hash (see dashboard.audit.retention); the database's own clock fills it
+    # for rows inserted by other means (the benchmark's bulk load).
+    recorded_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=func.current_timestamp()
+    )
     # Who did it: an account's email or NameID, or "anonymous" before sign-in.
     actor: Mapped[str] = mapped_column(String(320))
     # dashboard, onelogin, workato or sync.
@@ -37,6 +46,7 @@ class AuditEntry(db.Model):
 
     __table_args__ = (
         Index("ix_audit_occurred_at_id", "occurred_at", "id"),
+        Index("ix_audit_recorded_at", "recorded_at"),
         Index("ix_audit_target_user_id", "target_user", "id"),
         Index("ix_audit_actor_id", "actor", "id"),
         Index("ix_audit_action_id", "action", "id"),

@@ -1,13 +1,25 @@
 """Retention: the one way audit entries are deleted. A prune removes the oldest part of the
 chain and leaves a signed checkpoint of it (dashboard.audit.chain), so what remains still
-verifies; the prune is itself an entry."""
+verifies; the prune is itself an entry.
+
+Age is when the dashboard recorded an entry (`recorded_at`), never when it occurred:
+imported OneLogin and Workato events carry their source's old times but join the chain at its
+end, so pruning by their time would take everything recorded before them too. A prune removes
+the chain's prefix that ends just before the first entry recorded inside the retention window,
+so no such entry is ever removed, even were recorded_at out of chain order (a clock set back).
+
+recorded_at is not in the entry's hash (the published definition stays as it was). So that
+changing it in the database cannot make a prune take recent entries, the dashboard's own
+entries (not imported), whose hashed occurred_at is the moment they were recorded, are kept
+by that time too.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 
 from dashboard import audit
 from dashboard.audit import chain
@@ -35,19 +47,23 @@ def cutoff(days: int) -> datetime:
 
 
 def preview(before: datetime) -> Pruned:
-    """What `prune(before)` would remove: the chain's prefix up to the newest entry written
-    before `before` (entries are chained in the order they were written)."""
-    last = db.session.scalar(
-        select(func.max(AuditEntry.seq)).where(AuditEntry.occurred_at < before)
+    """What `prune(before)` would remove: the chain's prefix before the first entry that
+    must stay (recorded at or after `before`)."""
+    audit = AuditEntry.__table__
+    stays = or_(
+        audit.c.recorded_at >= before,
+        and_(audit.c.external_id.is_(None), audit.c.occurred_at >= before),
     )
-    if last is None:
-        return Pruned(before, 0, None)
-    count = db.session.scalar(select(func.count()).where(AuditEntry.seq <= last)) or 0
-    return Pruned(before, count, last)
+    first_kept = db.session.scalar(select(func.min(audit.c.seq)).where(stays))
+    prefix = select(func.max(audit.c.seq), func.count())
+    if first_kept is not None:
+        prefix = prefix.where(audit.c.seq < first_kept)
+    last, count = db.session.execute(prefix).one()
+    return Pruned(before, count, last) if last is not None else Pruned(before, 0, None)
 
 
 def prune(before: datetime, actor: str) -> Pruned:
-    """Remove the entries written before `before`, leaving a signed checkpoint. Refused when
+    """Remove the entries recorded before `before`, leaving a signed checkpoint. Refused when
     the chain does not verify: pruning would hide where it was broken."""
     verdict = chain.verify()
     if not verdict.ok:

@@ -10,7 +10,6 @@ from flask import has_request_context, request
 from dashboard.audit import chain
 from dashboard.audit.models import AuditEntry
 from dashboard.extensions import db
-from dashboard.timeutil import utcnow
 
 
 def record(
@@ -28,10 +27,10 @@ def record(
 
     Never pass a secret in `details`: entries are shown to every viewer and exported.
     `occurred_at` and `external_id` are for entries imported from OneLogin or Workato (when
-    it happened there, and its id there).
+    it happened there, and its id there); `recorded_at` is always now, whatever they say.
     """
     entry = AuditEntry(
-        occurred_at=occurred_at or utcnow(),  # set now, as the hash covers it
+        occurred_at=occurred_at,  # None: now, set with recorded_at (chain.append)
         actor=actor,
         source=source,
         action=action,
