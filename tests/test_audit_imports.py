@@ -4,10 +4,11 @@ API simulator; incremental, never twice, one failing source not stopping the oth
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from dashboard.audit import chain, imports
 from dashboard.audit.models import AuditEntry
@@ -169,3 +170,89 @@ def test_the_import_button_imports_and_says_how_many(app, world, admin_client):
     added = len(expected_onelogin_events(world))
     assert f"onelogin: {added} added, 0 already here." in page
     assert len(imported(app, "onelogin")) == added
+
+
+# --- odd records and imports at once ------------------------------------------------------
+
+LONG_TYPE = 60  # a provisioning event type id the demo tenant does not define
+
+
+def test_an_over_long_actor_and_action_are_cut_to_fit_and_the_details_say_so(app, world):
+    """One odd event must not fail every import from here on (each restarts at it)."""
+    name = "USER_PROVISIONING_STEP_" + "RETRIED_AFTER_A_TIMEOUT_" * 4  # 120 characters
+    world.tenant.event_types.append({"id": LONG_TYPE, "name": name, "description": "odd"})
+    actor = "Maya Chen via the " + "very " * 100 + "long integration name"  # 539
+    jonas = next(u for u in world.tenant.users.values() if u.email == JONAS)
+    odd = world.tenant.add_event(
+        LONG_TYPE,
+        user_id=jonas.id,
+        user_name="Jonas Weber",
+        app_id=WORKATO_APP_ID,
+        actor_user_name=actor,
+    )
+    with app.app_context():
+        report = imports.import_all(ADMIN)
+    assert report.ok, report.sources[0].problem
+    assert report.sources[0].added == len(expected_onelogin_events(world))  # the odd one too
+    entry = next(e for e in imported(app, "onelogin") if e.external_id == str(odd["id"]))
+    action = f"onelogin.{name.lower()}"
+    assert (len(entry.actor), len(entry.action)) == (320, 64)
+    assert entry.actor == actor[:319] + "…" and entry.action == action[:63] + "…"
+    assert entry.details["truncated"] == {
+        "actor": {"length": len(actor), "sent": actor},
+        "action": {"length": len(action), "sent": action},
+    }
+    assert entry.target_user == JONAS and entry.details["user_name"] == "Jonas Weber"
+    with app.app_context():
+        again = imports.import_all(ADMIN)
+        assert chain.verify().ok
+    assert again.ok and again.sources[0].added == 0
+
+
+def test_two_imports_at_once_both_end_well_and_import_each_event_once(app, world):
+    """The worst interleaving: both have read OneLogin's events, and neither has written,
+    when they go on together (a barrier at each one's first write to the chain)."""
+    both_read = threading.Barrier(2, timeout=60)
+    mine = threading.local()
+
+    def first_write_waits(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE AUDIT_CHAIN") and not hasattr(
+            mine, "waited"
+        ):
+            mine.waited = True
+            both_read.wait()
+
+    reports, failures = [], []
+
+    def import_now() -> None:
+        try:
+            with app.app_context():
+                reports.append(imports.import_all(ADMIN))
+        except BaseException as exc:  # reported below: a thread cannot fail the test itself
+            failures.append(exc)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", first_write_waits)
+    try:
+        threads = [threading.Thread(target=import_now) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        event.remove(engine, "before_cursor_execute", first_write_waits)
+
+    assert failures == []
+    wanted = len(expected_onelogin_events(world))
+    assert all(r.ok for r in reports) and len(reports) == 2
+    onelogin = sorted((r.sources[0].added, r.sources[0].skipped) for r in reports)
+    assert onelogin == [(0, wanted), (wanted, 0)]  # the second skipped what the first added
+    entries = imported(app, "onelogin")
+    assert len(entries) == len({e.external_id for e in entries}) == wanted
+    with app.app_context():
+        assert chain.verify().ok
+        outcomes = db.session.scalars(
+            select(AuditEntry.outcome).where(AuditEntry.action == "audit.import")
+        )
+        assert list(outcomes) == ["success", "success"]

@@ -6,10 +6,18 @@ from there; an entry already here (same source and id there) is skipped, so re-i
 overlap adds nothing. OneLogin: the provisioning-related event types (DESIGN.md §2) about the
 Workato app or about the people the dashboard knows. Workato: every activity-log entry, when
 the developer API is connected.
+
+Two imports at once (the button twice, a run's import beside `flask audit import`) both end
+well, each entry imported once: an import looks for what is already here only once it holds
+the audit chain's head (dashboard.audit.chain.hold), so the second waits for the first to
+commit and then skips what it added; the (source, id) unique key stays the backstop. One odd
+record never stops an import for good (it would fail again from the same mark each time):
+a value longer than its column is cut to fit, and the details say what was cut.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +26,7 @@ from typing import Any
 from sqlalchemy import select
 
 from dashboard import audit
+from dashboard.audit import chain
 from dashboard.audit.models import AuditEntry, AuditImport
 from dashboard.connections import errors
 from dashboard.connections import service as connections
@@ -36,6 +45,9 @@ FAILED_TYPES = frozenset({26})
 # Each import after the first starts a little before the newest time seen, as a source may
 # log an event late (the ids make the overlap harmless).
 OVERLAP = timedelta(minutes=10)
+# Columns a source's value may overflow (external_id has its own rule: see _fit).
+BOUNDED = ("actor", "action", "target_user")
+KEPT = 2000  # characters of an over-long value kept in the entry's details
 
 
 @dataclass
@@ -92,19 +104,22 @@ def _onelogin() -> Imported:
     if connection is None:
         result.configured = False
         return result
-    state = _state(ONELOGIN_SOURCE)
+    since = _since(ONELOGIN_SOURCE)
     try:
         with client_for(connection) as client:
             types = {t["id"]: t["name"] for t in client.event_types()}
             wanted = sorted(PROVISIONING_TYPES & set(types)) or sorted(PROVISIONING_TYPES)
-            events = list(_onelogin_events(client, _since(state), wanted))
+            events = list(_onelogin_events(client, since, wanted))
     except (errors.ConnectionProblem, SecretUnreadable) as problem:
-        return _failed(result, state, str(problem))
+        return _failed(result, str(problem))
     people = _people()
     relevant = [
-        e for e in events if e.get("app_id") == connection.app_id or e.get("user_id") in people
+        e
+        for e in events
+        if e.get("id") is not None
+        and (e.get("app_id") == connection.app_id or e.get("user_id") in people)
     ]
-    _add(result, state, (_from_onelogin(e, types, people) for e in relevant))
+    _add(result, (_from_onelogin(e, types, people) for e in relevant))
     return result
 
 
@@ -142,13 +157,13 @@ def _workato() -> Imported:
     if connection is None:
         result.configured = False
         return result
-    state = _state(WORKATO_SOURCE)
+    since = _since(WORKATO_SOURCE)
     try:
         with client_for(connection) as client:
-            entries = list(client.activity_logs(since=_since(state)))
+            entries = list(client.activity_logs(since=since))
     except (errors.ConnectionProblem, SecretUnreadable) as problem:
-        return _failed(result, state, str(problem))
-    _add(result, state, (_from_workato(e) for e in entries if e.get("id") is not None))
+        return _failed(result, str(problem))
+    _add(result, (_from_workato(e) for e in entries if e.get("id") is not None))
     return result
 
 
@@ -172,9 +187,11 @@ def _from_workato(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _add(result: Imported, state: AuditImport, entries: Iterable[dict[str, Any]]) -> None:
+def _add(result: Imported, entries: Iterable[dict[str, Any]]) -> None:
     """Record the entries not already here, oldest first, and move the source's mark."""
-    fresh = sorted(entries, key=lambda e: e["occurred_at"])
+    fresh = sorted((_fit(e) for e in entries), key=lambda e: e["occurred_at"])
+    chain.hold()  # before looking: a racing import has committed, or waits for this one
+    state = _state(result.source)
     ids = [e["external_id"] for e in fresh]
     have: set[str] = set()
     for start in range(0, len(ids), 500):
@@ -198,25 +215,54 @@ def _add(result: Imported, state: AuditImport, entries: Iterable[dict[str, Any]]
     db.session.commit()
 
 
-def _failed(result: Imported, state: AuditImport, problem: str) -> Imported:
+def _fit(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry with every value the table bounds made to fit its column: an over-long
+    actor, action or target user cut (ending in "…"), an over-long id replaced by its
+    SHA-256 (the same each time, so a re-import still skips it). The details say what was
+    cut, with its length and the value as the source sent it (its first KEPT characters)."""
+    columns = AuditEntry.__table__.c
+    cut: dict[str, dict[str, Any]] = {}
+    for name in BOUNDED:
+        if entry.get(name) is None:
+            continue
+        value = entry[name] = str(entry[name])
+        size = columns[name].type.length
+        if len(value) > size:
+            cut[name] = {"length": len(value), "sent": value[:KEPT]}
+            entry[name] = value[: size - 1] + "…"
+    external = entry["external_id"]
+    if len(external) > columns.external_id.type.length:
+        cut["external_id"] = {"length": len(external), "sent": external[:KEPT]}
+        entry["external_id"] = "sha256:" + hashlib.sha256(external.encode()).hexdigest()
+    if cut:
+        entry["details"] = {**entry["details"], "truncated": cut}
+    return entry
+
+
+def _failed(result: Imported, problem: str) -> Imported:
     result.problem = problem
+    chain.hold()  # one writer of the source's row at a time, as in _add
+    state = _state(result.source)
     state.imported_at, state.imported, state.problem = utcnow(), 0, problem[:500]
     db.session.commit()
     return result
 
 
 def _state(source: str) -> AuditImport:
-    state = db.session.get(AuditImport, source)
+    """The source's row as committed now (another import may have moved it), made the
+    first time. Only with the chain's head held."""
+    state = db.session.get(AuditImport, source, populate_existing=True)
     if state is None:
         state = AuditImport(source=source, imported=0)
         db.session.add(state)
     return state
 
 
-def _since(state: AuditImport) -> datetime | None:
+def _since(source: str) -> datetime | None:
     """Where to start: everything the source still keeps the first time, then a little
     before the newest time seen."""
-    return None if state.last_at is None else state.last_at - OVERLAP
+    last_at = db.session.scalar(select(AuditImport.last_at).where(AuditImport.source == source))
+    return None if last_at is None else last_at - OVERLAP
 
 
 def _people() -> dict[int, str]:
