@@ -413,6 +413,28 @@ def test_events_filter_by_type_user_and_since(api: Api, state: OneLoginState) ->
     assert len(late["data"]) == 3
 
 
+def test_changes_through_the_api_are_logged_as_events(api: Api, state: OneLoginState) -> None:
+    """As OneLogin does: who changed (the API credential), whom, and what; nothing for a
+    write that changes nothing."""
+    before = len(state.events)
+    role = {"custom_attributes": {"workato_role": "Analyst"}}
+    api.call("PUT", "/api/1/users/52140004/set_custom_attributes", json=role)
+    api.call("PUT", "/api/1/users/52140004/set_custom_attributes", json=role)  # already so
+    api.call("PUT", "/api/2/users/52140004", json={"status": 2})
+    api.call("DELETE", "/api/2/roles/700002/users", json=[52140004])
+    api.call("DELETE", "/api/2/users/52140004")
+    logged = [
+        (e["event_type_id"], e["user_id"], e.get("custom_message"), e["client_id"])
+        for e in state.events[before:]
+    ]
+    assert logged == [
+        (14, 52140004, "workato_role", DEMO_CLIENT_ID),
+        (21, 52140004, None, DEMO_CLIENT_ID),
+        (55, 52140004, None, DEMO_CLIENT_ID),
+        (17, 52140004, None, DEMO_CLIENT_ID),
+    ]
+
+
 def test_event_types_need_no_token(api: Api) -> None:
     """The event type list is public, as OneLogin documents it."""
     types = api.client.get("/api/1/events/types").json["data"]
@@ -647,6 +669,18 @@ def _many_events(state: OneLoginState) -> None:
         state.add_event(51, user_id=52140001)
 
 
+def _changes(state: OneLoginState) -> None:
+    """One change of each kind the simulator logs an event for, from the console or the API."""
+    maya, liam, priya, *_ = sorted(state.users)
+    role = next(r.id for r in state.roles.values() if r.name == "Workato Users")
+    state.update_attributes(maya, {"workato_role": "Operator"}, actor_user_name="Maya Chen")
+    state.set_status(liam, 2, client_id=DEMO_CLIENT_ID)
+    state.set_status(liam, 1, client_id=DEMO_CLIENT_ID)
+    state.unassign_role(role, [maya], client_id=DEMO_CLIENT_ID)
+    state.assign_role(role, [maya], actor_user_name="Maya Chen")
+    state.delete_user(priya, client_id=DEMO_CLIENT_ID)
+
+
 def _many_users(state: OneLoginState) -> None:
     for n in range(60):
         state.add_user("Many", f"Person{n}")
@@ -733,6 +767,13 @@ CASES = [
     ),
     Case("events", "GET", "/api/1/events", prepare=_many_events),
     Case("events filtered", "GET", "/api/1/events", query={"event_type_id": [25, 26]}),
+    Case(
+        "events of changes",
+        "GET",
+        "/api/1/events",
+        query={"event_type_id": [4, 14, 17, 21, 32, 55]},
+        prepare=_changes,
+    ),
     Case("events no token", "GET", "/api/1/events", 401, scope=None),
     Case("events throttled", "GET", "/api/1/events", 429, prepare=lambda s: s.throttle_next()),
     Case("event types", "GET", "/api/1/events/types", scope=None),

@@ -107,6 +107,6 @@ def save_user(user_id: int):
     known = set(state.attribute_names())
     values = {f: request.form.get(f, "").strip() or None for f in setup.role_fields() if f in known}
     with state.lock:
-        state.set_custom_attributes(user_id, values)
+        state.update_attributes(user_id, values, actor_user_name=_actor())
     flash(f"Sandbox OneLogin: {state.users[user_id].email} was saved.", "success")
     return redirect(url_for(".console") + f"#user-{user_id}")

@@ -33,6 +33,12 @@ READ_APPS_SCOPES = frozenset({READ_ALL, MANAGE_ALL})
 MANAGE_ALL_SCOPES = frozenset({MANAGE_ALL})
 
 USER_STATUSES = frozenset({0, 1, 2, 3, 4, 5, 7, 8})  # there is no 6
+SUSPENDED_STATUS = 2
+# The events logged for a change made through the API or the console, by OneLogin's event
+# type ids (GET /api/1/events/types). OneLogin's id for a role taken from a user is not
+# published with a name we could confirm: 55 is this simulator's (see onelogin_seed).
+USER_ASSIGNED_ROLE, USER_UPDATED, USER_DELETED, USER_SUSPENDED, USER_REACTIVATED = 4, 14, 17, 21, 32
+USER_REMOVED_FROM_ROLE = 55
 TOKEN_LIFETIME = 36000
 CREATED = "2024-01-08T09:00:00.000Z"
 
@@ -191,6 +197,68 @@ class OneLoginState:
         # An empty value clears the field, as the v1 API documents.
         user.custom_attributes.update({k: v or None for k, v in values.items()})
         user.updated_at = stamp(self.clock())
+
+    # --- changes as an admin makes them (console or API), each logging OneLogin's event ----
+    # `actor` holds the event's actor fields: actor_user_name for the console, client_id for
+    # the API. Changing the dataclasses directly changes the tenant without an event.
+
+    def update_attributes(self, user_id: int, values: dict[str, str | None], **actor: Any):
+        """Set custom attribute values; USER_UPDATED names the fields that changed."""
+        user = self.users[user_id]
+        before = dict(user.custom_attributes)
+        self.set_custom_attributes(user_id, values)
+        changed = sorted(k for k in values if before.get(k) != user.custom_attributes.get(k))
+        if changed:
+            self.log_user_event(USER_UPDATED, user, custom_message=", ".join(changed), **actor)
+
+    def set_status(self, user_id: int, status: int, **actor: Any) -> None:
+        user = self.users[user_id]
+        if status == user.status:
+            return
+        if status == SUSPENDED_STATUS:
+            kind = USER_SUSPENDED
+        elif user.status == SUSPENDED_STATUS:
+            kind = USER_REACTIVATED
+        else:
+            kind = USER_UPDATED
+        user.status = status
+        user.updated_at = stamp(self.clock())
+        self.log_user_event(kind, user, **actor)
+
+    def delete_user(self, user_id: int, **actor: Any) -> None:
+        user = self.users[user_id]
+        self.remove_user(user_id)
+        self.log_user_event(USER_DELETED, user, **actor)
+
+    def assign_role(self, role_id: int, user_ids: list[int], **actor: Any) -> None:
+        role = self.roles[role_id]
+        for user_id in dict.fromkeys(user_ids):
+            if user_id not in role.user_ids:
+                role.user_ids.append(user_id)
+                self.log_user_event(
+                    USER_ASSIGNED_ROLE,
+                    self.users[user_id],
+                    role_id=role.id,
+                    role_name=role.name,
+                    **actor,
+                )
+
+    def unassign_role(self, role_id: int, user_ids: list[int], **actor: Any) -> None:
+        role = self.roles[role_id]
+        for user_id in dict.fromkeys(user_ids):
+            if user_id in role.user_ids:
+                role.user_ids.remove(user_id)
+                self.log_user_event(
+                    USER_REMOVED_FROM_ROLE,
+                    self.users[user_id],
+                    role_id=role.id,
+                    role_name=role.name,
+                    **actor,
+                )
+
+    def log_user_event(self, event_type_id: int, user: User, **fields: Any) -> dict[str, Any]:
+        name = f"{user.firstname} {user.lastname}"
+        return self.add_event(event_type_id, user_id=user.id, user_name=name, **fields)
 
     def attribute_names(self) -> list[str]:
         return [a.shortname for a in self.attributes]

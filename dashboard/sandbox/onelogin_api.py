@@ -13,13 +13,14 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 
 from dashboard.sandbox.onelogin import (
     MANAGE_ALL_SCOPES,
     READ_APPS_SCOPES,
     READ_USERS_SCOPES,
     USER_STATUSES,
+    USER_UPDATED,
     WRITE_USERS_SCOPES,
     App,
     OneLoginState,
@@ -156,9 +157,14 @@ def update_user(state: OneLoginState, user_id: int) -> Response:
         raise Refusal(400, "Input JSON is not valid")
     if set(values) - set(state.attribute_names()):
         raise Refusal(422, "Validation failed: unknown custom attribute")
-    for name in ("firstname", "lastname", "email", "username", "status"):
+    before = {n: getattr(user, n) for n in ("firstname", "lastname", "email", "username")}
+    for name in before:
         setattr(user, name, body.get(name, getattr(user, name)))
-    state.set_custom_attributes(user_id, values)
+    renamed = sorted(n for n, old in before.items() if getattr(user, n) != old)
+    if renamed:
+        state.log_user_event(USER_UPDATED, user, custom_message=", ".join(renamed), **caller())
+    state.update_attributes(user_id, values, **caller())
+    state.set_status(user_id, status, **caller())
     user.updated_at = stamp(state.clock())
     return jsonify(user_json(state, user))
 
@@ -167,7 +173,7 @@ def update_user(state: OneLoginState, user_id: int) -> Response:
 def delete_user(state: OneLoginState, user_id: int) -> Response:
     """OneLogin's deleteUser2: 204 and no body; the user leaves every role with it."""
     find(state.users, user_id)
-    state.remove_user(user_id)
+    state.delete_user(user_id, **caller())
     return Response(status=204)
 
 
@@ -185,7 +191,7 @@ def set_custom_attributes(state: OneLoginState, user_id: int) -> Response:
             400, f"input custom_attributes is not valid. Valid custom_attributes -> [{valid}]"
         )
     find(state.users, user_id)
-    state.set_custom_attributes(user_id, values)
+    state.update_attributes(user_id, values, **caller())
     return v1()
 
 
@@ -279,6 +285,11 @@ def role_users(state: OneLoginState, role_id: int) -> Response:
     )
 
 
+def caller() -> dict[str, str]:
+    """The actor fields of the event a change logs: the API credential that made it."""
+    return {"client_id": g.client_id} if "client_id" in g else {}
+
+
 def role_change(state: OneLoginState, role_id: int) -> tuple[Role, list[int]]:
     """The role and the body of a membership change: a bare JSON array of user ids."""
     role, body = find(state.roles, role_id, NO_SUCH_ID), body_json()
@@ -293,14 +304,14 @@ def role_change(state: OneLoginState, role_id: int) -> tuple[Role, list[int]]:
 @route("/api/2/roles/<int:role_id>/users", ALT, MANAGE_ALL_SCOPES, "POST")
 def add_role_users(state: OneLoginState, role_id: int) -> Response:
     role, user_ids = role_change(state, role_id)
-    role.user_ids += [i for i in dict.fromkeys(user_ids) if i not in role.user_ids]
+    state.assign_role(role.id, user_ids, **caller())
     return jsonify([{"id": i} for i in user_ids])
 
 
 @route("/api/2/roles/<int:role_id>/users", ALT, MANAGE_ALL_SCOPES, "DELETE")
 def remove_role_users(state: OneLoginState, role_id: int) -> Response:
     role, user_ids = role_change(state, role_id)
-    role.user_ids = [i for i in role.user_ids if i not in user_ids]
+    state.unassign_role(role.id, user_ids, **caller())
     return Response(status=204)
 
 

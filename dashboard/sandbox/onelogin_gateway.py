@@ -105,6 +105,7 @@ def gate(state: OneLoginState, meta: dict[str, tuple[str, frozenset[str] | None]
         return error(style, 401, "Authentication Failure" if style == V1 else "Unauthorized")
     if token.credential.scope not in scopes:
         return error(style, 403, "Authorization Failure: insufficient scope for this request")
+    g.client_id = token.credential.client_id  # the events a change logs name the caller
     return None
 
 

@@ -24,8 +24,9 @@ Not problems, but states a real tenant has: Elena Petrova is suspended (status 2
 holds the app; Noah Williams and Omar Haddad were removed from the app (the events say so);
 Hannah Schmidt never had it.
 
-Event type ids 1-5 and their names are OneLogin's (its API docs); the provisioning ones are
-illustrative, as DESIGN.md says to confirm names through /api/1/events/types.
+Event type ids 1-5 and their names are OneLogin's (its API docs), and so are 14, 17, 21 and
+32, which the simulator logs for changes made through its API or console; the provisioning
+ones are illustrative, as DESIGN.md says to confirm names through /api/1/events/types.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ EVENT_TYPES = (
     (3, "USER_ASSUMED_USER", "%actor_user% assumed %user%"),
     (4, "USER_ASSIGNED_ROLE", "Assigned %role% to user %user%"),
     (5, "USER_LOGGED_INTO_ONELOGIN", "%user% logged into OneLogin"),
+    # Logged by the simulator for changes made through its API or console (onelogin.py).
+    (14, "USER_UPDATED", "%actor_user% updated %user%"),
+    (17, "USER_DELETED", "%actor_user% deleted %user%"),
+    (21, "USER_SUSPENDED", "%actor_user% suspended %user%"),
+    (32, "USER_REACTIVATED", "%actor_user% reactivated %user%"),
     (25, "USER_PROVISIONED_IN_APP", "%user% was created in %app%"),
     (26, "USER_PROVISIONING_FAILED_IN_APP", "Creating %user% in %app% failed"),
     (51, "USER_UPDATED_IN_APP", "%user% was updated in %app%"),
