@@ -30,7 +30,7 @@ from dashboard.directory.models import Person
 from dashboard.extensions import db
 from dashboard.setup import service as setup
 from dashboard.setup import template as scim_template
-from dashboard.sync import planner, runner, runs, sources
+from dashboard.sync import freshness, planner, runner, runs, sources
 from dashboard.sync.models import (
     CANCELLED,
     INTERRUPTED,
@@ -95,6 +95,7 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
         raise AlreadyRunning(holder)
     onelogin, scim, app_id = clients()
     template = scim_json_template()
+    read_from = utcnow()  # the preview's time: changes from here on are checked at Apply
     try:
         with onelogin, scim:
             left, right = sources.read_both(
@@ -124,7 +125,7 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
     now = utcnow()
     records.record_plan(plan, now)
     _forget_previews()
-    run = Run(kind=SYNC, status=PLANNED, created_by=actor, created_at=now, counts=plan.counts)
+    run = Run(kind=SYNC, status=PLANNED, created_by=actor, created_at=read_from, counts=plan.counts)
     run.total = len(plan.writes)
     db.session.add(run)
     db.session.flush()
@@ -260,8 +261,10 @@ def apply(
     run_id: int, actor: str, confirm_suspensions: int | None = None, *, start: bool = True
 ) -> Run:
     """Queue the previewed run, and with `start` hand it to the executor (the command line
-    works it in the foreground instead). Raises Refused (stale preview, guard, SCIM disabled),
-    AlreadyRunning (the active run: join it), NotReady."""
+    works it in the foreground instead). Raises Refused (stale preview: a run or the
+    dashboard changed something since, or OneLogin's events cannot vouch for it; guard; SCIM
+    disabled), AlreadyRunning (the active run: join it), NotReady. Users changed in
+    OneLogin's console since the preview are decided again first (run.note says who)."""
     run = runs.get(run_id)
     if run is None or run.status != PLANNED:
         active = current_active()
@@ -270,19 +273,43 @@ def apply(
         raise Refused("That preview was replaced or already applied: preview again.")
     if utcnow() - run.created_at > PLAN_TTL:
         raise Refused("The preview is more than 30 minutes old: preview again before applying.")
-    stale = preview_is_stale(run)
-    if stale:
-        raise Refused(stale)
     require_scim_enabled()
+    holder = current_active()
+    if holder is not None:  # join it; this preview is not re-decided under a running run
+        raise AlreadyRunning(holder)
+    # Only what is still true is sent: the dashboard's own changes in OneLogin since the
+    # preview refuse it; changes made in OneLogin's console are read again (freshness).
+    stale = preview_is_stale(run)
+    if stale is None:
+        fresh = freshness.recheck(
+            run.id, run.created_at, clients(), scim_json_template(), tuple(setup.role_fields())
+        )
+        stale = fresh.refusal
+    if stale:
+        audit.record(
+            "sync.run.queued",
+            actor=actor,
+            outcome="refused",
+            source="sync",
+            details={"run": run_id, "error": stale},
+        )
+        db.session.commit()
+        raise Refused(stale)
+    run = runs.get(run_id)
+    if run is None or run.status != PLANNED:
+        raise Refused("That preview was replaced or already applied: preview again.")
     needed = guard(run)
     if needed and confirm_suspensions != needed[0]:
         raise NeedsConfirmation(*needed)
     details = {"run": run.id, "counts": run.counts, "items": run.total}
+    if run.note:
+        details["note"] = run.note
     return _queue(run, actor, PLANNED, "sync.run.queued", details, start)
 
 
 def preview_is_stale(preview: Run) -> str | None:
-    """Why a preview no longer says what Workato holds (a run changed it since), or None."""
+    """Why a preview no longer says what is true, or None: a run changed Workato since, or
+    the dashboard changed OneLogin since it began reading (role edits, access)."""
     since = db.session.scalar(
         select(Run)
         .where(Run.finished_at > preview.created_at, Run.id != preview.id)
@@ -290,7 +317,7 @@ def preview_is_stale(preview: Run) -> str | None:
         .limit(1)
     )
     if since is None:
-        return None
+        return freshness.stale_because(freshness.dashboard_changes(preview.created_at))
     return (
         f"Run {since.id} changed Workato at {since.finished_at:%H:%M} UTC, after this preview: "
         "preview again so that Apply sends only what is still needed."
@@ -612,6 +639,7 @@ def run_json(run: Run, failed_limit: int = 1000) -> dict[str, Any]:
             for i in failed
         ],
         "message": run.message,
+        "note": run.note,  # what Apply re-read in OneLogin since the preview
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
     }
