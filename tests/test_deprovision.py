@@ -22,7 +22,8 @@ from dashboard.directory.models import Person
 from dashboard.extensions import db
 from dashboard.sandbox.onelogin import Scheduled
 from dashboard.sandbox.onelogin_seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, WORKATO_APP_ID
-from dashboard.sync import service
+from dashboard.sync import runner, service
+from dashboard.sync.models import Item
 from tests.conftest import ADMIN_EMAIL, ADMINS, SignIn
 from tests.support.fault_proxy import FaultProxy
 from tests.support.forms import HTMX, post
@@ -253,25 +254,34 @@ def test_deactivate_sets_onelogin_status_suspended_and_suspends_them_in_workato(
     assert removal["details"] == {"status": "suspended"}
 
 
-def test_removing_access_while_a_run_is_active_changes_onelogin_and_says_workato_follows(
+def test_removing_access_while_a_run_is_active_suspends_at_once_and_supersedes_its_item(
     admin_client, app, world
 ):
-    """A leaver's access goes at once in OneLogin even while a long run holds Workato; the
-    page says the Workato account follows at the next sync instead of pretending."""
-    world.person("Grace", "Hopper", workato_role="Analyst")  # not provisioned: a write to run
+    """A leaver is suspended in Workato at once even while a long run holds the sync; the
+    run's unsent write for them is superseded, so the run does not undo it later, and the run
+    page says by what."""
     with app.app_context():
-        run, _plan = service.make_plan(ACTOR)
-        service.apply(run.id, ACTOR, start=False)  # queued: the run holds the writer's lock
+        run, _plan = service.make_plan(ACTOR)  # updates Alan (Operator in OneLogin)
+        service.apply(run.id, ACTOR, start=False)  # queued: the run holds the sync's slot
 
-    response = deprovision(admin_client, app, ADA, "remove_app", htmx=True)
+    response = deprovision(admin_client, app, ALAN, "remove_app", htmx=True)
 
     body = text(response)
     assert response.status_code == 200, body
-    assert "Remove app access: done in OneLogin; Workato follows at the next sync" in body
-    assert f"Run {run.id} is queued" in body and "The next sync will do it." in body
-    assert world.ada.id not in members(world, "Workato Users")
-    assert world.workato_user(ADA)["active"] is True  # nothing sent beside the run
-    removal = next(e for e in audit_about(app, ADA) if e["action"] == "access.remove_app")
+    assert "Remove app access: done" in body, body[:3000]
+    assert world.alan.id not in members(world, "Workato Users")
+    assert world.workato_user(ALAN)["active"] is False  # not after the run: now
+    with app.app_context():
+        item = db.session.scalar(select(Item).where(Item.run_id == run.id, Item.key == ALAN))
+        assert item.status == "superseded" and item.superseded_by is not None
+        one_user = item.superseded_by
+        runner.process(run.id)
+    after = world.workato_user(ALAN)
+    assert after["active"] is False and roles_of(after) == {"workato_role": "Analyst"}
+    page = text(admin_client.get(f"/sync/runs/{run.id}?status=superseded"))
+    assert f"Superseded by run {one_user}: {ADMIN_EMAIL} acted on this person directly." in page
+    assert f'href="/sync/runs/{one_user}"' in page
+    removal = next(e for e in audit_about(app, ALAN) if e["action"] == "access.remove_app")
     assert removal["outcome"] == "success"
 
 
@@ -561,6 +571,7 @@ def test_grant_adds_the_user_to_the_role_and_provisions_them_in_workato(admin_cl
     granted = audit_about(app, HEDY)
     assert [(e["action"], e["outcome"]) for e in granted] == [
         ("access.grant", "success"),
+        ("sync.create", "success"),  # the write, recorded as every run's writes are
         ("sync.user", "success"),
     ]
     assert granted[0]["details"] == {"role": "Workato Users"}
@@ -657,7 +668,13 @@ def test_the_timeline_lists_what_happened_to_the_user_newest_first(admin_client,
 
     page = text(admin_client.get(f"/users/{ada}"))
 
-    assert timeline(page) == ["workato.reactivate", "sync.user", "access.deactivate"]
+    assert timeline(page) == [
+        "workato.reactivate",
+        "sync.reactivate",
+        "sync.user",
+        "sync.suspend",
+        "access.deactivate",
+    ]
 
 
 # --- 8. viewers --------------------------------------------------------------------------

@@ -27,6 +27,7 @@ SERVER_ERROR = "server_error"  # 5xx
 REJECTED = "rejected"  # any other 4xx: the request itself was refused
 BAD_RESPONSE = "bad_response"  # 2xx with a body we cannot read
 SCIM_DISABLED = "scim_disabled"  # SCIM is disabled on Connections: no write was sent
+STOPPED = "stopped"  # the dashboard stopped the run (cancel, SCIM changed): nothing was sent
 
 # Worth retrying later with the same request.
 TRANSIENT = frozenset({CONNECT, TIMEOUT, RATE_LIMITED, SERVER_ERROR})

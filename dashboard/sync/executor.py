@@ -5,7 +5,8 @@ been applied. No Flask, no database: the runner records what this returns.
 Failure classes (README, "How a run handles failures"):
 - 429: wait Retry-After (all threads: see Pace.hold), send the same request again;
 - 5xx, timeout, connection lost: back off with jitter, re-read the user, decide again;
-- 401, or SCIM disabled on Connections: the item fails and the whole run stops;
+- 401, SCIM disabled on Connections, or the run's gate closed (cancel, SCIM changed, run
+  lost): nothing more is sent and the whole run stops; the item is left to a resume;
 - any other 4xx: the item fails with Workato's SCIM error.
 """
 
@@ -23,7 +24,7 @@ from dashboard.sync import compare
 from dashboard.sync.pace import Pace, backoff
 from dashboard.sync.planner import CREATE, REACTIVATE, SUSPEND, active_request, write_request
 
-STOPS_THE_RUN = (errors.UNAUTHORIZED, errors.SCIM_DISABLED)
+STOPS_THE_RUN = (errors.UNAUTHORIZED, errors.SCIM_DISABLED, errors.STOPPED)
 SUCCEEDED, FAILED = "succeeded", "failed"
 
 
@@ -50,6 +51,9 @@ class Outcome:
     note: str | None = None
     user: ScimUser | None = None  # Workato's user afterwards, when known
     stop: str | None = None  # set when the whole run must stop, with the reason
+    # Stopped after a try that may have been applied: its outcome is unknown (re-checked
+    # when the run resumes), not "not sent".
+    maybe_applied: bool = False
     duration_ms: int = 0
     waits: list[float] = field(default_factory=list)
 
@@ -92,6 +96,7 @@ class Executor:
                 outcome.response = _problem_body(problem)
                 if problem.kind in STOPS_THE_RUN:
                     outcome.stop = problem.message
+                    outcome.maybe_applied = recheck
                     return outcome
                 if problem.kind == errors.NOT_FOUND and outcome.request.get("method") != "POST":
                     # The base URL works (this run read and wrote through it): the user went.

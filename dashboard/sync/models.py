@@ -94,6 +94,24 @@ class Item(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     superseded_by: Mapped[int | None]  # the one-user run that took this item's place
 
+    @staticmethod
+    def row(run_id: int, decision) -> dict:
+        """The item a planner.Decision becomes: the one place a write is put in a run (bulk
+        inserts take these rows as they are)."""
+        return {
+            "run_id": run_id,
+            "key": decision.key,
+            "user_name": decision.user_name,
+            "onelogin_id": decision.onelogin_id,
+            "scim_id": decision.scim_id,
+            "action": decision.action,
+            "status": ITEM_PENDING,
+            "attempts": 0,
+            "changes": decision.changes,
+            "desired": decision.desired,
+            "request": decision.request,
+        }
+
     __table_args__ = (
         Index("ix_sync_items_run_id_status", "run_id", "status"),
         # The progress counts (polled every second) and the preview's order, per run.

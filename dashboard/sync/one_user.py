@@ -1,10 +1,18 @@
 """Provisioning one user on demand, with every step shown: read the user from OneLogin,
-render the template, find them in Workato, act, read back and compare. The same planner and
-executor as a full run decide and send, so one user gets exactly what a sync would do."""
+render the template, find them in Workato, act, read back and compare. The same planner
+decides, and the write is a run of one item carried out by the same runner as a full sync
+(claimed, fenced, recorded by the same code), so one user gets exactly what a sync would do.
+
+It goes ahead while a full run is active: the person's claim keeps the two from writing the
+same person at once, and the run's unsent item for the person is superseded (a leaver is
+suspended now, not after the run, and the run does not undo it). No database transaction is
+open while OneLogin or Workato is waited for."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from sqlalchemy import select
 
 from dashboard import audit
 from dashboard.connections import errors
@@ -12,20 +20,8 @@ from dashboard.connections.scim_models import ScimUser
 from dashboard.directory import records
 from dashboard.extensions import db
 from dashboard.setup import service as setup
-from dashboard.sync import compare, planner, runner, service
-from dashboard.sync.executor import SUCCEEDED, Work
-from dashboard.sync.models import (
-    FAILED,
-    ITEM_FAILED,
-    ITEM_RUNNING,
-    ITEM_SUCCEEDED,
-    ONE_USER,
-    RUNNING,
-    Item,
-    Run,
-)
-from dashboard.sync.models import SUCCEEDED as RUN_SUCCEEDED
-from dashboard.sync.pace import Pace
+from dashboard.sync import compare, planner, runner, runs, service
+from dashboard.sync.models import ITEM_SUCCEEDED, Item
 from dashboard.sync.render import TemplateError, render
 from dashboard.timeutil import utcnow
 
@@ -70,15 +66,16 @@ TITLES = (
 
 def provision(email: str, actor: str, *, known: tuple[int, str] | None = None) -> OneUser:
     """Raises service.NotReady when a connection or the template is missing, and
-    service.Refused while SCIM is disabled on Connections or a run is active.
+    service.Refused while SCIM is disabled on Connections.
 
     `known` is the person's OneLogin id and Workato userName as last seen: when OneLogin no
     longer has a user with this email (deleted there), the Workato user of that name is
     the one to reconcile, and it is suspended as a sync would."""
     result = OneUser(email.strip())
-    require_no_run("provision one user")
+    service.require_scim_enabled()
     onelogin, scim, app_id = service.clients()
     template = service.scim_json_template()
+    db.session.commit()  # the reads above: nothing stays open while OneLogin answers
     steps = iter(TITLES)
 
     def step(ok: bool | None, detail: str) -> None:
@@ -115,8 +112,9 @@ def set_active(user_name: str, key: str, active: bool, actor: str) -> OneUser:
     sync still applies OneLogin's view (a user OneLogin grants the app is reactivated).
     Raises service.NotReady / service.Refused as provision does."""
     result = OneUser(user_name)
-    require_no_run("suspend or reactivate a user")
+    service.require_scim_enabled()
     scim = service.scim_client()
+    db.session.commit()
     titles = iter(ACTIVE_TITLES)
 
     def step(ok: bool | None, detail: str) -> None:
@@ -145,7 +143,7 @@ def set_active(user_name: str, key: str, active: bool, actor: str) -> OneUser:
                         request=planner.active_request(current, active, scim.capabilities().patch),
                     )
                     result.decision = decision
-                    sent, _answer = _act(result, step, scim, decision, actor)
+                    sent, _ = _act(result, step, decision, actor)
                 if sent:
                     fresh = scim.get_user(current.id)
                     if fresh is None:
@@ -175,14 +173,6 @@ def _summary(result: OneUser) -> list[str]:
     return [
         f"{s.title}: {'ok' if s.ok else 'failed' if s.ok is False else '-'}" for s in result.steps
     ]
-
-
-def require_no_run(doing: str) -> None:
-    service.require_scim_enabled()
-    active = service.current_active()
-    if active is not None:
-        # One writer at a time: the run may be about to write this very user.
-        raise service.Refused(f"Run {active.id} is {active.status}: {doing} when it has finished.")
 
 
 def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> None:
@@ -220,6 +210,7 @@ def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> 
 
     onelogin_id = user["id"] if user is not None else known[0] if known else None
     had = records.had_app(onelogin_id) if onelogin_id is not None else {}
+    db.session.commit()
     plan = planner.plan(
         template,
         [user] if user else [],
@@ -238,6 +229,7 @@ def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> 
         return
     decision = result.decision = plan.decisions[0]
     records.record_one(decision, utcnow())
+    db.session.commit()
     if decision.action == planner.ORPHAN:
         step(
             None,
@@ -249,20 +241,22 @@ def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> 
         return
     if decision.action not in planner.WRITES:
         step(True, f"Nothing to send: {decision.reason}")
-        after = workato
+        scim_id = workato.id if workato is not None else decision.scim_id
     else:
-        done, after = _act(result, step, scim, decision, actor)
+        done, scim_id = _act(result, step, decision, actor)
         if not done:
             return
-
-    scim_id = after.id if after is not None else decision.scim_id
     if scim_id is None:
         step(None, "Nothing to compare: not in Workato.")
         return
     fresh = scim.get_user(scim_id)
-    left = (
-        compare.differences(decision.desired or {}, fresh.raw) if fresh and decision.desired else {}
-    )
+    if decision.action == planner.SUSPEND:
+        # A suspension changes `active` alone: a leaver's other values are left as they were.
+        left = {"active": [True, False]} if fresh and fresh.active else {}
+    elif fresh and decision.desired:
+        left = compare.differences(decision.desired, fresh.raw)
+    else:
+        left = {}
     if fresh is None:
         step(False, "Workato no longer has the user.")
     elif left:
@@ -278,70 +272,24 @@ def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> 
         )
 
 
-def _act(result, step, scim, decision, actor) -> tuple[bool, ScimUser | None]:
-    """Send the decision's write; whether it succeeded, and the user Workato answered with
-    (None after a 204)."""
-    executor = runner.executor_for(scim, Pace(0))
-    # Recorded before it is sent: a crash meanwhile leaves an item whose outcome is known
-    # to be unknown (its run shows as interrupted, and resuming re-checks it).
-    now = utcnow()
-    run = Run(
-        kind=ONE_USER,
-        status=RUNNING,
-        created_by=actor,
-        started_by=actor,
-        started_at=now,
-        heartbeat_at=now,
-        total=1,
-        counts={a: int(a == decision.action) for a in planner.ACTIONS},
-    )
-    db.session.add(run)
-    db.session.flush()
-    item = Item(
-        run_id=run.id,
-        key=decision.key,
-        user_name=decision.user_name,
-        onelogin_id=decision.onelogin_id,
-        scim_id=decision.scim_id,
-        action=decision.action,
-        status=ITEM_RUNNING,
-        changes=decision.changes,
-        desired=decision.desired,
-        request=decision.request,
-    )
-    db.session.add(item)
-    db.session.commit()
-
-    outcome = executor.perform(
-        Work(
-            decision.user_name,
-            decision.action,
-            decision.request or {},
-            decision.desired,
-            scim_id=decision.scim_id,
-        )
-    )
-    ok = outcome.status == SUCCEEDED
-    run.status, run.finished_at = (RUN_SUCCEEDED if ok else FAILED), utcnow()
-    run.message = None if ok else outcome.error
-    item.status = ITEM_SUCCEEDED if ok else ITEM_FAILED
-    item.scim_id = outcome.user.id if outcome.user else decision.scim_id
-    item.attempts, item.http_status, item.error = (
-        outcome.attempts,
-        outcome.http_status,
-        outcome.error,
-    )
-    item.duration_ms, item.note, item.finished_at = outcome.duration_ms, outcome.note, utcnow()
-    item.request, item.response = outcome.request, outcome.response
-    records.record_outcome(decision.key, decision.action, ok, outcome.user, outcome.error)
-    result.run_id = run.id
-    request = outcome.request or {}
+def _act(result, step, decision, actor) -> tuple[bool, str | None]:
+    """Send the decision's write as a run of one item; whether it succeeded, and the
+    user's SCIM id as known after it."""
+    run_id = result.run_id = service.start_one_user(decision, actor)
+    runner.process(run_id)
+    run = runs.get(run_id)
+    item = db.session.scalar(select(Item).where(Item.run_id == run_id))
+    ok = item.status == ITEM_SUCCEEDED
+    request = item.request or {}
     sent = f"{decision.action}: {request.get('method')} {request.get('path')}"
+    http_status, error, message = item.http_status, item.error, run.message
+    scim_id = item.scim_id or decision.scim_id
+    db.session.commit()  # read: the read-back that follows waits on Workato
     if not ok:
-        step(False, f"{sent} failed: {outcome.error}")
+        step(False, f"{sent} failed: {error or message}")
         return False, None
-    step(True, f"{sent} answered {outcome.http_status}.")
-    return True, outcome.user
+    step(True, f"{sent} answered {http_status}.")
+    return True, scim_id
 
 
 def _same(left, right) -> bool:

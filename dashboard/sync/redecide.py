@@ -18,7 +18,7 @@ from dashboard.directory import records
 from dashboard.directory.models import Person
 from dashboard.extensions import db
 from dashboard.sync import planner
-from dashboard.sync.models import ITEM_PENDING, PLANNED, Item, Run
+from dashboard.sync.models import PLANNED, Item, Run
 from dashboard.sync.render import render
 
 
@@ -113,7 +113,7 @@ def write(preview_id: int, decided, since_preview: set[int], now: datetime) -> s
         )
         writes = [d for d in decisions if d.action in planner.WRITES]
         if writes:
-            db.session.execute(insert(Item.__table__), [_item(preview_id, d) for d in writes])
+            db.session.execute(insert(Item.__table__), [Item.row(preview_id, d) for d in writes])
         for row in rows:
             counts[row.action] = max(0, counts.get(row.action, 0) - 1)
         for decision in decisions:
@@ -140,22 +140,6 @@ def _items(preview_id: int, user_id: int, keys: set[str]) -> dict[str, tuple]:
         )
     ).all()
     return {row.key: (row.action, row.request) for row in rows}
-
-
-def _item(run_id: int, decision: planner.Decision) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "key": decision.key,
-        "user_name": decision.user_name,
-        "onelogin_id": decision.onelogin_id,
-        "scim_id": decision.scim_id,
-        "action": decision.action,
-        "status": ITEM_PENDING,
-        "attempts": 0,
-        "changes": decision.changes,
-        "desired": decision.desired,
-        "request": decision.request,
-    }
 
 
 def _line(reread: Reread, decisions, changed: bool) -> str:

@@ -38,7 +38,7 @@ PREVIEW_ITEMS = 200  # writes listed in a preview; the run page pages through th
 RUN_ITEMS_PAGE = 50
 HISTORY = 20
 FAILED_SHOWN = 20
-ITEM_STATUSES = ("pending", "running", "succeeded", "failed")
+ITEM_STATUSES = ("pending", "running", "succeeded", "failed", "superseded")
 
 STATUS_LABELS = {
     "planned": "Preview, not applied",

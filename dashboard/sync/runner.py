@@ -1,10 +1,12 @@
 """Working through a run: claim it, send its items with bounded concurrency, commit each
 outcome as it arrives, beat the heartbeat, and stop cleanly on cancel, on a stop-the-run
-error or when too many items fail.
+error, on a change to the SCIM connection (the watcher) or when too many items fail.
 
-Worker threads only talk HTTP; this thread alone touches the database. Items are marked
-`running` just before they are handed out, so after a crash the ones whose outcome is
-unknown are exactly those still `running`: they are re-checked against Workato on resume.
+Worker threads only talk HTTP, and every request passes the run's gate first; this thread
+alone writes the run's items (sending.py). Items are marked `running` just before they are
+handed out, so after a crash the ones whose outcome is unknown are exactly those still
+`running`: they are re-checked against Workato on resume. Every run goes through here, a
+one-user write (a run of one item, started by its request) as much as a full sync.
 """
 
 from __future__ import annotations
@@ -17,11 +19,9 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import replace
 
 from flask import current_app
-from sqlalchemy import select, update
 
 from dashboard import audit
 from dashboard.audit import imports as audit_imports
@@ -32,36 +32,35 @@ from dashboard.connections.models import SCIM
 from dashboard.connections.vault import SecretUnreadable
 from dashboard.directory import records
 from dashboard.extensions import db
-from dashboard.sync import runs
-from dashboard.sync.executor import SUCCEEDED, Executor, Outcome, Work
+from dashboard.sync import claims, runs
+from dashboard.sync.executor import SUCCEEDED, Executor
+from dashboard.sync.gate import Gate
 from dashboard.sync.models import (
     CANCELLED,
     FAILED,
     ITEM_FAILED,
     ITEM_PENDING,
-    ITEM_RUNNING,
     ITEM_SUCCEEDED,
+    ONE_USER,
     RETRY,
     STOPPED,
-    Item,
     Run,
 )
 from dashboard.sync.models import SUCCEEDED as RUN_SUCCEEDED
 from dashboard.sync.pace import Pace
-from dashboard.timeutil import utcnow
+from dashboard.sync.sending import ACTOR, LostRun, Pending, mark_running, record, unfinished
+from dashboard.sync.watcher import CANCELLED_MESSAGE, Watched, Watcher
 
-items = Item.__table__
 MIN_ITEMS_FOR_THRESHOLD = 10  # the failure share is judged only after this many outcomes
-ACTOR = "sync"
 BATCH = 500  # items read from the database at a time
 HEARTBEAT_SECONDS = 1.0  # how often a running run says it is alive (a write)
-
+# A one-user write waits this long for another writer of the same person (a run's write in
+# flight) before it gives up; a run's items wait for as long as it takes.
+WAIT_FOR_PERSON_SECONDS = 30.0
+DEFERRED_RETRY_SECONDS = 0.1
 
 log = logging.getLogger(__name__)
-
-
-class LostRun(Exception):
-    """Another process declared this run interrupted (our heartbeat was late): stop."""
+__all__ = ["LostRun", "Pending", "executor_for", "owner_id", "process"]
 
 
 def owner_id() -> str:
@@ -73,14 +72,15 @@ def _settings():
     return current_app.extensions["dashboard.settings"]
 
 
-def executor_for(client, pace: Pace) -> Executor:
-    """The executor a run (or provisioning one user) sends with, as configured."""
+def executor_for(client, pace: Pace, **options) -> Executor:
+    """The executor a run sends with, as configured."""
     settings = _settings()
     return Executor(
         client,
         pace,
         attempts=settings.DASHBOARD_SYNC_ATTEMPTS,
         backoff_base=settings.DASHBOARD_SYNC_BACKOFF_SECONDS,
+        **options,
     )
 
 
@@ -90,27 +90,31 @@ def process(run_id: int, owner: str | None = None) -> Run | None:
     if not runs.claim(run_id, owner):
         return None
     run = db.session.get(Run, run_id)
-    audit.record(
-        "sync.run.started",
-        actor=run.started_by or ACTOR,
-        outcome="success",
-        source="sync",
-        details={"run": run_id, "kind": run.kind, "items": run.total, "owner": owner},
-    )
-    db.session.commit()
+    one_user = run.kind == ONE_USER  # its request audits it as sync.user, with its steps
+    if not one_user:
+        audit.record(
+            "sync.run.started",
+            actor=run.started_by or ACTOR,
+            outcome="success",
+            source="sync",
+            details={"run": run_id, "kind": run.kind, "items": run.total, "owner": owner},
+        )
+        db.session.commit()
     try:
         status, message = _work(run, owner)
     except errors.ConnectionProblem as problem:
         status, message = STOPPED, problem.message
     except LostRun:
         db.session.rollback()
+        log.warning("Run %s was taken over by another process: stopped touching it.", run_id)
         return db.session.get(Run, run_id)
     except Exception:
         # Leave it to the heartbeat's expiry: it shows as interrupted and can be resumed.
         db.session.rollback()
         raise
-    _end(run, owner, status, message)
-    _import_events(run)
+    _end(run, owner, status, message, audited=not one_user)
+    if not one_user:
+        _import_events(run)
     return db.session.get(Run, run_id)
 
 
@@ -131,7 +135,13 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
         return STOPPED, "There is no SCIM connection: save one on Connections."
     if not scim.enabled:
         return STOPPED, "SCIM is disabled on Connections: re-enable it to run."
-    pace = Pace(settings.DASHBOARD_SYNC_RATE)
+    if run.total and not runs.has_items(run.id):
+        return FAILED, (
+            "Its preview was replaced while it was being applied, so it holds no writes: "
+            "nothing was sent. Preview again."
+        )
+    gate = Gate()
+    pace = Pace(settings.DASHBOARD_SYNC_RATE, gate=gate)
     try:
         client = client_for(scim, retry=ONE_TRY, pace=pace)
     except SecretUnreadable:
@@ -139,175 +149,126 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
             "The stored SCIM token cannot be decrypted with DASHBOARD_ENCRYPTION_KEY (was a key "
             "dropped too early?): save the token again on Connections, then resume."
         )
-    executor = executor_for(client, pace)
-    beat_every = settings.DASHBOARD_SYNC_LEASE_SECONDS / 4
+    executor = executor_for(client, pace, sleep=gate.sleep)
+    watcher = Watcher(current_app._get_current_object(), run.id, owner, gate, Watched.of(scim))
+    db.session.commit()  # no transaction stays open while Workato is waited for
+    watcher.start()
+    try:
+        with (
+            client,
+            ThreadPoolExecutor(
+                settings.DASHBOARD_SYNC_CONCURRENCY, thread_name_prefix=f"sync-{run.id}"
+            ) as pool,
+        ):
+            try:
+                return _send_all(run, owner, gate, executor, pool)
+            except BaseException:
+                # Nothing more goes out, also not the retries of writes still in flight.
+                gate.close(STOPPED, "The run stopped on an error.", lost=True)
+                raise
+    finally:
+        watcher.stop()
+
+
+def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tuple[str, str | None]:
+    settings = _settings()
+    beat_every = min(settings.DASHBOARD_SYNC_LEASE_SECONDS / 4, HEARTBEAT_SECONDS)
     threshold = settings.DASHBOARD_SYNC_FAILURE_THRESHOLD
     width = settings.DASHBOARD_SYNC_CONCURRENCY
     recheck_all = run.kind == RETRY
+    waits_for_others = WAIT_FOR_PERSON_SECONDS if run.kind == ONE_USER else None
     done = failed = 0
     stop: tuple[str, str] | None = None
     in_flight: dict[Future, Pending] = {}
     last_beat = -math.inf  # the first round checks at once (a cancel may already wait)
     queue: deque[Pending] = deque()
+    deferred: list[Pending] = []  # another writer holds the person: tried again later
+    deferred_since: float | None = None
     after = 0  # items are read a batch at a time: 100,000 of them need not fit in memory
-    with client, ThreadPoolExecutor(width, thread_name_prefix=f"sync-{run.id}") as pool:
-        while True:
-            # Before anything is sent: a cancel (even one made while queued) or a lost
-            # lease (this process was paused for longer than it) stops the sending first.
-            if time.monotonic() - last_beat >= min(beat_every, HEARTBEAT_SECONDS):
-                ours, cancel = runs.heartbeat(run.id, owner)
-                last_beat = time.monotonic()
-                if not ours:
-                    raise LostRun(run.id)
-            else:
-                cancel = runs.cancel_requested(run.id)  # a read: cheap enough every round
-            if cancel and stop is None:
-                stop = (CANCELLED, "Cancelled; the items not yet sent are left pending.")
-                queue.clear()
-            if stop is None and not queue:
-                queue.extend(_unfinished(run.id, after, BATCH))
-                after = queue[-1].id if queue else after
-            batch = []
-            if stop is None and queue and len(in_flight) < width:
-                batch = [queue.popleft() for _ in range(min(width - len(in_flight), len(queue)))]
-                _mark_running(batch)
-            # One commit a round: the last round's outcomes, and the `running` marks that
-            # must be stored before their requests go out.
-            db.session.commit()
-            for item in batch:
-                in_flight[pool.submit(executor.perform, item.work(recheck_all))] = item
-            if not in_flight:
-                break
-            finished, _ = wait(in_flight, timeout=beat_every, return_when=FIRST_COMPLETED)
-            for future in finished:
-                item = in_flight.pop(future)
-                outcome = future.result()
-                _record(run, item, outcome)
-                done += 1
-                failed += outcome.status != SUCCEEDED
-                if outcome.stop and stop is None:
-                    stop = (STOPPED, outcome.stop)
-            if done >= MIN_ITEMS_FOR_THRESHOLD and failed / done > threshold and stop is None:
+    exhausted = False
+    while True:
+        if time.monotonic() - last_beat >= beat_every:
+            ours, cancel = runs.heartbeat(run.id, owner)
+            last_beat = time.monotonic()
+            if not ours:
+                gate.close(STOPPED, "Taken over by another process.", lost=True)
+        else:
+            cancel = runs.cancel_requested(run.id)  # a read: cheap enough every round
+        if cancel:
+            gate.close(CANCELLED, CANCELLED_MESSAGE)
+        if gate.closed and stop is None:
+            if gate.lost:
+                raise LostRun(run.id)
+            stop = (gate.status or STOPPED, gate.reason or "Stopped.")
+        if stop is not None:
+            queue.clear()
+            deferred.clear()
+        if stop is None and not queue and not exhausted:
+            queue.extend(unfinished(run.id, after, BATCH))
+            after = queue[-1].id if queue else after
+            exhausted = not queue
+        if stop is None and not queue and deferred and not in_flight:
+            if waits_for_others and time.monotonic() - deferred_since > waits_for_others:
+                holder = claims.holder(deferred[0].key)
                 stop = (
                     STOPPED,
-                    f"{failed} of {done} items failed ({failed / done:.0%}), more than the "
-                    f"{threshold:.0%} allowed (DASHBOARD_SYNC_FAILURE_THRESHOLD): stopped so a "
-                    "systematic problem is not repeated for everyone. The failed items say why.",
+                    f"A write for {deferred[0].user_name} was still in flight "
+                    f"(run {holder}) after {waits_for_others:.0f} seconds: try again when "
+                    "it has finished.",
                 )
-            if stop is not None:
-                queue.clear()
+                deferred.clear()
+            else:
+                gate.sleep(DEFERRED_RETRY_SECONDS)
+                queue.extend(replace(item, unknown=True) for item in deferred)
+                deferred.clear()
+        batch: list[Pending] = []
+        if stop is None and queue and len(in_flight) < width:
+            wanted = [queue.popleft() for _ in range(min(width - len(in_flight), len(queue)))]
+            batch, waiting = mark_running(run, owner, wanted)
+            if waiting and not deferred:
+                deferred_since = deferred_since or time.monotonic()
+            deferred.extend(waiting)
+        # One commit a round: the last round's outcomes, and the `running` marks that
+        # must be stored before their requests go out.
+        db.session.commit()
+        for item in batch:
+            in_flight[pool.submit(executor.perform, item.work(recheck_all))] = item
+        if not in_flight:
+            if queue or deferred or (stop is None and not exhausted):
+                continue
+            break
+        finished, _ = wait(in_flight, timeout=beat_every, return_when=FIRST_COMPLETED)
+        for future in finished:
+            item = in_flight.pop(future)
+            outcome = future.result()
+            record(run, owner, item, outcome)
+            done += 1
+            failed += outcome.status != SUCCEEDED and not outcome.stop
+            if outcome.stop and stop is None:
+                stop = (gate.status, gate.reason) if gate.closed else (STOPPED, outcome.stop)
+                if gate.lost:
+                    raise LostRun(run.id)
+        if done >= MIN_ITEMS_FOR_THRESHOLD and failed / done > threshold and stop is None:
+            stop = (
+                STOPPED,
+                f"{failed} of {done} items failed ({failed / done:.0%}), more than the "
+                f"{threshold:.0%} allowed (DASHBOARD_SYNC_FAILURE_THRESHOLD): stopped so a "
+                "systematic problem is not repeated for everyone. The failed items say why.",
+            )
+    db.session.commit()
     if stop is not None:
         return stop
     return (FAILED, f"{failed} item(s) failed.") if failed else (RUN_SUCCEEDED, None)
 
 
-@dataclass(frozen=True)
-class Pending:
-    """An item as read for sending: plain values, so no database session is involved."""
-
-    id: int
-    key: str
-    user_name: str
-    action: str
-    attempts: int
-    unknown: bool  # still `running` from an earlier process: its outcome is unknown
-    request: dict[str, Any] | None
-    desired: dict[str, Any] | None
-    scim_id: str | None
-
-    def work(self, recheck_all: bool) -> Work:
-        recheck = recheck_all or self.unknown
-        return Work(
-            self.user_name, self.action, self.request or {}, self.desired, recheck, self.scim_id
-        )
-
-
-def _unfinished(run_id: int, after: int, limit: int) -> list[Pending]:
-    rows = db.session.execute(
-        select(
-            items.c.id,
-            items.c.key,
-            items.c.user_name,
-            items.c.action,
-            items.c.attempts,
-            items.c.status,
-            items.c.request,
-            items.c.desired,
-            items.c.scim_id,
-        )
-        .where(
-            items.c.run_id == run_id,
-            items.c.status.in_((ITEM_PENDING, ITEM_RUNNING)),
-            items.c.id > after,
-        )
-        .order_by(items.c.id)
-        .limit(limit)
-    )
-    return [
-        Pending(
-            r.id,
-            r.key,
-            r.user_name,
-            r.action,
-            r.attempts,
-            r.status == ITEM_RUNNING,
-            r.request,
-            r.desired,
-            r.scim_id,
-        )
-        for r in rows
-    ]
-
-
-def _mark_running(batch: list[Pending]) -> None:
-    ids = [item.id for item in batch]
-    db.session.execute(update(items).where(items.c.id.in_(ids)).values(status=ITEM_RUNNING))
-
-
-def _record(run: Run, item: Pending, outcome: Outcome) -> None:
-    ok = outcome.status == SUCCEEDED
-    attempts = item.attempts + outcome.attempts
-    # A write refused for the whole run (401, SCIM disabled) was not applied: it stays
-    # pending, so resuming once the token is fixed sends it.
-    status = ITEM_SUCCEEDED if ok else ITEM_PENDING if outcome.stop else ITEM_FAILED
-    values = {
-        "status": status,
-        "attempts": attempts,
-        "http_status": outcome.http_status,
-        "error": outcome.error,
-        "duration_ms": outcome.duration_ms,
-        "request": outcome.request,
-        "response": outcome.response,
-        "note": outcome.note,
-        "finished_at": utcnow(),
-    }
-    if outcome.user is not None:
-        values["scim_id"] = outcome.user.id
-    db.session.execute(update(items).where(items.c.id == item.id).values(**values))
-    if status != ITEM_PENDING:
-        records.record_outcome(item.key, item.action, ok, outcome.user, outcome.error)
-    audit.record(
-        f"sync.{item.action}",
-        actor=ACTOR,
-        outcome="success" if ok else "failed",
-        target_user=item.user_name,
-        source="sync",
-        details={
-            "run": run.id,
-            "item": item.id,
-            "http_status": outcome.http_status,
-            "attempts": attempts,
-            **({"error": outcome.error} if outcome.error else {}),
-            **({"note": outcome.note} if outcome.note else {}),
-        },
-    )
-
-
-def _end(run: Run, owner: str, status: str, message: str | None) -> None:
+def _end(run: Run, owner: str, status: str, message: str | None, *, audited: bool) -> None:
     if not runs.finish(run.id, owner, status, message):
         db.session.rollback()  # no longer ours: whoever took it over writes its end
         return
     records.release_pending([run.id])
+    if not audited:
+        db.session.commit()
+        return
     counts = runs.item_counts(run.id)
     left = sum(n for (_, s), n in counts.items() if s == ITEM_PENDING)
     audit.record(

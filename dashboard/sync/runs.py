@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.extensions import db
+from dashboard.sync import claims
 from dashboard.sync.models import (
     ACTIVE,
     CANCELLED,
@@ -19,6 +20,7 @@ from dashboard.sync.models import (
     ITEM_PENDING,
     ITEM_RUNNING,
     ITEM_SUCCEEDED,
+    ITEM_SUPERSEDED,
     ONE_USER,
     PLANNED,
     QUEUED,
@@ -80,18 +82,21 @@ class NotStartable(Exception):
     replaced by a newer preview meanwhile)."""
 
 
-def activate(run_id: int, actor: str, *, from_status: str = PLANNED) -> None:
+def activate(run_id: int, actor: str, *, from_status: str = PLANNED, slot: bool = True) -> None:
     """Make the run the active one: queued, waiting for a process to claim it. Not
     committed: the caller commits it with what goes with it (people pending, the audit
     entry). Raises AlreadyRunning with the run that holds the slot (the database settles a
-    race), or NotStartable."""
+    race), or NotStartable.
+
+    A one-user write (`slot` False) takes no slot: it goes ahead beside a long run, and the
+    person's claim keeps the two from writing the same person at once."""
     try:
         changed = db.session.execute(
             update(runs)
             .where(runs.c.id == run_id, runs.c.status == from_status)
             .values(
                 status=QUEUED,
-                active=1,
+                active=1 if slot else None,
                 started_by=actor,
                 cancel_requested=False,
                 owner=None,
@@ -103,7 +108,7 @@ def activate(run_id: int, actor: str, *, from_status: str = PLANNED) -> None:
         db.session.rollback()
         holder = active_run()
         if holder is None:  # it finished meanwhile: try once more
-            return activate(run_id, actor, from_status=from_status)
+            return activate(run_id, actor, from_status=from_status, slot=slot)
         raise AlreadyRunning(holder) from None
     if changed is None:
         db.session.rollback()
@@ -115,7 +120,8 @@ def activate(run_id: int, actor: str, *, from_status: str = PLANNED) -> None:
 
 
 def claim(run_id: int, owner: str) -> bool:
-    """Take a queued run for this process; False when another process took it first."""
+    """Take a queued run for this process; False when another process took it first. The
+    claims on people an earlier owner of the run left behind go: it is fenced out."""
     now = utcnow()
     claimed = db.session.execute(
         update(runs)
@@ -128,12 +134,31 @@ def claim(run_id: int, owner: str) -> bool:
         )
         .returning(runs.c.id)
     ).first()
+    if claimed is not None:
+        claims.release_runs([run_id])
     db.session.commit()
     return claimed is not None
 
 
+def has_items(run_id: int) -> bool:
+    first = db.session.scalar(select(items.c.id).where(items.c.run_id == run_id).limit(1))
+    return first is not None
+
+
+def owned(run_id: int, owner: str):
+    """True in SQL while `owner` still runs the run: the fence in every statement a worker
+    writes with, so a process that lost its run (paused past the lease) changes nothing."""
+    return exists().where(runs.c.id == run_id, runs.c.owner == owner, runs.c.status == RUNNING)
+
+
+def still_owned(run_id: int, owner: str) -> bool:
+    return bool(db.session.scalar(select(owned(run_id, owner))))
+
+
 def next_queued() -> int | None:
-    return db.session.scalar(select(Run.id).where(Run.status == QUEUED).order_by(Run.id).limit(1))
+    """The oldest run waiting for a worker (a one-user write is run by its own request)."""
+    query = select(Run.id).where(Run.status == QUEUED, Run.kind != ONE_USER)
+    return db.session.scalar(query.order_by(Run.id).limit(1))
 
 
 def heartbeat(run_id: int, owner: str) -> tuple[bool, bool]:
@@ -160,6 +185,8 @@ def finish(run_id: int, owner: str, status: str, message: str | None) -> bool:
         .values(status=status, active=None, owner=None, finished_at=utcnow(), message=message)
         .returning(runs.c.id)
     ).first()
+    if done is not None:
+        claims.release_runs([run_id])
     return done is not None
 
 
@@ -187,6 +214,7 @@ def expire_stale(lease_seconds: int, *, queued_too: bool) -> list[int]:
         from dashboard.directory import records
 
         records.release_pending(ids)
+        claims.release_runs(ids)
     db.session.commit()
     return ids
 
@@ -242,3 +270,23 @@ def finished_items(run_id: int, since: datetime) -> int:
 
 
 UNFINISHED = (ITEM_PENDING, ITEM_RUNNING)
+
+
+def supersede(key: str, by_run: int, note: str) -> int:
+    """The unfinished items of other runs for this person will never be sent: a one-user
+    write decided afresh took their place (sending them later could undo it, e.g. reactivate
+    a leaver). Called with the person's claim held, so none of them is in flight. The caller
+    commits; the number superseded."""
+    done = db.session.execute(
+        update(items)
+        .where(
+            items.c.key == key,
+            items.c.run_id != by_run,
+            items.c.status.in_(UNFINISHED),
+            # A preview's items are not a write yet: Apply refuses a preview that old.
+            items.c.run_id.in_(select(runs.c.id).where(runs.c.status != PLANNED)),
+        )
+        .values(status=ITEM_SUPERSEDED, superseded_by=by_run, note=note, finished_at=utcnow())
+        .returning(items.c.id)
+    ).all()
+    return len(done)

@@ -38,6 +38,8 @@ from dashboard.sync.models import (
     ITEM_PENDING,
     ITEM_RUNNING,
     ITEM_SUCCEEDED,
+    ITEM_SUPERSEDED,
+    ONE_USER,
     PLANNED,
     QUEUED,
     RETRY,
@@ -55,6 +57,7 @@ from dashboard.timeutil import utcnow
 log = logging.getLogger(__name__)
 PLAN_TTL = timedelta(minutes=30)  # an older preview is planned again before it is applied
 RESUMABLE = (INTERRUPTED, CANCELLED, STOPPED)
+DONE = (ITEM_SUCCEEDED, ITEM_FAILED, ITEM_SUPERSEDED)  # item statuses that need nothing more
 
 __all__ = ["AlreadyDone", "AlreadyRunning", "NeedsConfirmation", "NotReady", "Refused"]
 
@@ -195,31 +198,21 @@ def unrendered_role_fields() -> list[str]:
 
 
 def _forget_previews() -> None:
-    """Only the newest preview can be applied; older ones go, with their items."""
-    old = select(Run.id).where(Run.status == PLANNED).scalar_subquery()
-    db.session.execute(delete(Item.__table__).where(Item.run_id.in_(old)))
-    db.session.execute(delete(Run.__table__).where(Run.status == PLANNED))
+    """Only the newest preview can be applied; older ones go, with their items. The runs
+    first, each only while still a preview: an Apply that queued one meanwhile keeps it
+    (the row's status decides, under its lock), and so keeps its items too."""
+    gone = db.session.execute(
+        delete(Run.__table__).where(Run.status == PLANNED).returning(Run.__table__.c.id)
+    ).all()
+    ids = [row[0] for row in gone]
+    for start in range(0, len(ids), 500):
+        db.session.execute(delete(Item.__table__).where(Item.run_id.in_(ids[start : start + 500])))
 
 
 def _add_items(run: Run, decisions: list[planner.Decision]) -> None:
     """The run's writes, inserted a thousand at a time."""
     for start in range(0, len(decisions), 1000):
-        rows = [
-            {
-                "run_id": run.id,
-                "key": d.key,
-                "user_name": d.user_name,
-                "onelogin_id": d.onelogin_id,
-                "scim_id": d.scim_id,
-                "action": d.action,
-                "status": ITEM_PENDING,
-                "attempts": 0,
-                "changes": d.changes,
-                "desired": d.desired,
-                "request": d.request,
-            }
-            for d in decisions[start : start + 1000]
-        ]
+        rows = [Item.row(run.id, d) for d in decisions[start : start + 1000]]
         db.session.execute(insert(Item.__table__), rows)
 
 
@@ -538,6 +531,23 @@ def _suspensions(scim, chosen: list[Person]) -> list[planner.Decision]:
     return decisions
 
 
+def start_one_user(decision: planner.Decision, actor: str) -> int:
+    """A run of the one write an admin asked for (provision now, a push after a role edit,
+    the reconcile after removing access, suspend or reactivate in Workato), queued beside
+    any active run: it takes no slot (runs.activate). Its request carries it out at once
+    with runner.process; the person's claim keeps it from racing another write for them."""
+    run = Run(kind=ONE_USER, status=PLANNED, created_by=actor, total=1)
+    run.counts = {a: int(a == decision.action) for a in ACTIONS}
+    db.session.add(run)
+    db.session.flush()
+    _add_items(run, [decision])
+    run_id = run.id
+    runs.activate(run_id, actor, slot=False)
+    records.mark_pending(run_id)
+    db.session.commit()
+    return run_id
+
+
 def _start_now(run: Run, actor: str, start: bool) -> Run:
     details = {"run": run.id, "kind": run.kind, "items": run.total}
     try:
@@ -576,6 +586,7 @@ class Progress:
     done: int
     succeeded: int
     failed: int
+    superseded: int  # left unsent: a one-user write for the person took their place
     pending: int
     by_action: dict[str, tuple[int, int]]  # action -> (done, total)
     rate: float | None  # items a second
@@ -591,15 +602,14 @@ def progress(run: Run) -> Progress:
     by_action: dict[str, tuple[int, int]] = {}
     for action in WRITES:
         total = sum(n for (a, _), n in counts.items() if a == action)
-        done = sum(
-            n for (a, s), n in counts.items() if a == action and s in (ITEM_SUCCEEDED, ITEM_FAILED)
-        )
+        done = sum(n for (a, s), n in counts.items() if a == action and s in DONE)
         if total:
             by_action[action] = (done, total)
     succeeded = sum(n for (_, s), n in counts.items() if s == ITEM_SUCCEEDED)
     failed = sum(n for (_, s), n in counts.items() if s == ITEM_FAILED)
+    superseded = sum(n for (_, s), n in counts.items() if s == ITEM_SUPERSEDED)
     total = sum(counts.values())
-    done = succeeded + failed
+    done = succeeded + failed + superseded
     rate = seconds_left = None
     if run.started_at and run.is_active:
         elapsed = (utcnow() - run.started_at).total_seconds()
@@ -608,7 +618,7 @@ def progress(run: Run) -> Progress:
             rate = recent / elapsed
             seconds_left = (total - done) / rate
     return Progress(
-        run, total, done, succeeded, failed, total - done, by_action, rate, seconds_left
+        run, total, done, succeeded, failed, superseded, total - done, by_action, rate, seconds_left
     )
 
 

@@ -6,7 +6,9 @@ latency, rate-limit or fault options of its own).
         proxy.answer_next(2, 503)
         release = proxy.hold_next(1)                 # held until release.set()
         proxy.drop_next(1)                           # connection closed, no answer
+        held = proxy.hold_matching("GET", r"/Users/[^?]+$")  # the next such request only
         proxy.seen("POST")                           # requests that reached the proxy
+        proxy.arrivals                               # (time.monotonic(), method, path) each
 
 Built on the standard library's HTTP server rather than a WSGI server because dropping a
 connection without any answer needs the raw socket. Bounded: 16 requests at a time, bodies
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,7 +59,9 @@ class FaultProxy:
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.hold_timeout = hold_timeout
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request seen
+        self.arrivals: list[tuple[float, str, str]] = []  # (monotonic time, method, path)
         self._faults: deque[Fault] = deque()
+        self._matching: list[tuple[str, re.Pattern[str], Fault]] = []
         self._held: list[Fault] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(MAX_CONCURRENT)
@@ -107,12 +113,21 @@ class FaultProxy:
             self._faults.append(fault)
         return fault
 
+    def hold_matching(self, method: str, path: str) -> Fault:
+        """Hold the next request of `method` whose path matches the regex `path` (others go
+        on as planned); the fault's events say when it arrived and was answered upstream."""
+        fault = Fault("hold")
+        with self._lock:
+            self._matching.append((method, re.compile(path), fault))
+        return fault
+
     def drop_next(self, n: int = 1) -> None:
         self._plan(n, lambda: Fault("drop"))
 
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._matching.clear()
 
     def seen(self, method: str | None = None) -> int:
         with self._lock:
@@ -125,6 +140,12 @@ class FaultProxy:
     def _next_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             self.requests.append((method, path))
+            self.arrivals.append((time.monotonic(), method, path))
+            for index, (wanted, pattern, held) in enumerate(self._matching):
+                if method == wanted and pattern.search(path):
+                    del self._matching[index]
+                    self._held.append(held)
+                    return held
             fault = self._faults.popleft() if self._faults else None
             if fault is not None and fault.kind == "hold":
                 self._held.append(fault)
