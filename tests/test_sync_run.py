@@ -4,13 +4,9 @@ a time, and a worker killed mid-run and resumed."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
@@ -26,8 +22,8 @@ from dashboard.timeutil import utcnow
 from tests.support.fault_proxy import FaultProxy
 from tests.support.scim_server import ScimServer
 from tests.support.sync_world import ACTOR, World, roles_of
+from tests.support.workers import start_worker
 
-ROOT = Path(__file__).resolve().parents[1]
 FAST = {
     "DASHBOARD_SYNC_EXECUTOR": "worker",  # the test works the run itself
     "DASHBOARD_SYNC_BACKOFF_SECONDS": 0.01,
@@ -372,15 +368,9 @@ def test_a_worker_killed_mid_run_is_resumed_without_creating_anyone_twice(make_a
             service.apply(run_id, ACTOR, start=False)
         before = proxy.seen()
         held = proxy.hold_after(2)  # two creates go through, the third is held
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "app", "sync", "worker", "--once"],
-            cwd=ROOT,
-            env=_worker_env(app),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        worker = start_worker(app, "--once")
         try:
-            assert held.arrived.wait(60), worker.stderr.read().decode() if worker.stderr else ""
+            assert held.arrived.wait(60), worker.stderr.read() if worker.stderr else ""
             worker.kill()  # mid-request: the third create's outcome is unknown to us
             worker.wait(10)
         finally:
@@ -405,28 +395,6 @@ def test_a_worker_killed_mid_run_is_resumed_without_creating_anyone_twice(make_a
         # Re-checked rather than sent again: one POST per user in all.
         assert sum(1 for method, _ in proxy.requests if method == "POST") == 6
         assert any("re-checked" in n for n in notes)
-
-
-def _worker_env(app) -> dict[str, str]:
-    settings = app.extensions["dashboard.settings"]
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DASHBOARD_", "SAML_", "DATABASE_", "SECRET_"))
-    }
-    env.update(
-        {
-            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-            "SECRET_KEY": "test-secret-key",
-            "DASHBOARD_INSTANCE_PATH": app.instance_path,
-            "DASHBOARD_SYNC_EXECUTOR": "worker",
-            "DASHBOARD_SYNC_CONCURRENCY": "1",
-            "DASHBOARD_SYNC_RATE": "0",
-            "SAML_IDP_METADATA_FILE": str(settings.SAML_IDP_METADATA_FILE),
-            "SAML_SP_BASE_URL": settings.SAML_SP_BASE_URL,
-        }
-    )
-    return env
 
 
 def test_the_checklist_says_whether_users_are_in_sync_from_the_last_plan(app, scim):

@@ -6,11 +6,15 @@ proxy, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import delete, func, select, text
 
 from dashboard import audit
@@ -21,10 +25,12 @@ from dashboard.extensions import db
 from dashboard.sync import one_user, runner, runs, service
 from dashboard.sync.gate import WATCH_SECONDS
 from dashboard.sync.models import ITEM_PENDING, ITEM_RUNNING, Item, Run
+from dashboard.timeutil import utcnow
 from tests.conftest import ADMIN_EMAIL, ADMINS, SignIn
 from tests.support.fault_proxy import FaultProxy
 from tests.support.scim_server import ScimServer
 from tests.support.sync_world import ACTOR, World, roles_of
+from tests.support.workers import start_worker
 
 FAST = {
     "DASHBOARD_SYNC_EXECUTOR": "worker",  # the test works the run itself
@@ -403,3 +409,45 @@ def test_a_stopped_write_whose_try_may_have_landed_is_rechecked_on_resume(make_a
             runner.process(run_id)
         assert run_document(app, run_id)["status"] == "succeeded"
         assert len(world.workato_users()) == 1
+
+
+# --- fenced workers ------------------------------------------------------------------------
+
+
+def test_a_worker_paused_past_its_lease_sends_and_records_nothing_after_it_wakes(make_app, scim):
+    """A `flask sync worker` is paused (SIGSTOP) with a create in flight; its lease passes and
+    the run is taken over and finished elsewhere; woken (SIGCONT), the paused worker writes
+    nothing more: each user created once, each create recorded once."""
+    app = make_app(**FAST, DASHBOARD_SYNC_CONCURRENCY=1, DASHBOARD_SYNC_RATE=0)
+    with FaultProxy(scim.root_url, hold_timeout=60) as proxy, world_on(app, scim, proxy) as world:
+        run_id = queued_run(app, world, 6)
+        held = proxy.hold_matching("POST", r"/Users$")  # the first create waits in Workato
+        worker = start_worker(app, "--once")
+        try:
+            assert held.arrived.wait(60), worker.stderr.read() if worker.stderr else ""
+            os.kill(worker.pid, signal.SIGSTOP)
+            held.release.set()  # Workato creates the user while the worker sleeps
+            assert held.forwarded.wait(30)
+            with app.app_context():
+                with freeze_time(utcnow() + timedelta(minutes=5)):  # the lease passes
+                    assert service.current_active() is None
+                service.resume(run_id, ACTOR, start=False)
+                runner.process(run_id)  # the takeover: re-checks the first create, sends the rest
+            finished = run_document(app, run_id)
+            os.kill(worker.pid, signal.SIGCONT)
+            _, said = worker.communicate(timeout=60)
+        finally:
+            if worker.poll() is None:
+                os.kill(worker.pid, signal.SIGCONT)
+                worker.kill()
+                worker.communicate(timeout=10)
+
+        assert "taken over by another process" in said
+        assert finished["status"] == "succeeded" and finished["succeeded"] == 6
+        assert run_document(app, run_id) == finished  # the woken worker changed nothing
+        assert proxy.seen("POST") == 6 and len(world.workato_users()) == 6
+        with app.app_context():
+            creates = db.session.scalar(
+                select(func.count()).where(AuditEntry.action == "sync.create")
+            )
+        assert creates == 6
