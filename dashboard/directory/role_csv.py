@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 
 from dashboard.directory import edits, service
 from dashboard.directory.models import Person
@@ -23,6 +24,7 @@ from dashboard.extensions import db
 
 EMAIL = "email"
 MAX_ROWS = 20000
+EXPORT_PAGE = 1000  # people read at a time by an export, each page in its own transaction
 # A cell a spreadsheet would run as a formula is written with a leading quote (OWASP's
 # advice for CSV injection); no Workato role name starts with one of these.
 FORMULA = ("=", "+", "@", "\t", "\r")
@@ -262,18 +264,40 @@ def export() -> Iterator[str]:
 
 def export_rows() -> Iterator[list[str]]:
     """The export's header, then each person's cells, as they are (not yet made safe for
-    spreadsheets)."""
+    spreadsheets), by email (else userName) ignoring case.
+
+    Read a page at a time by key (the sort key and id after the last row's), each page in
+    its own transaction, ended before its rows are handed on (the first page before the
+    header, so that what the caller had open ends too): a slow download holds no
+    transaction while it travels."""
     fields = edits.role_fields()
+    pages = _people_pages()
+    first = next(pages)
     yield [EMAIL, *fields]
+    for page in itertools.chain([first], pages):
+        for email, user_name, roles in page:
+            held = roles or {}
+            yield [email or user_name, *((held.get(f) or "") for f in fields)]
+
+
+def _people_pages() -> Iterator[list[tuple]]:
+    """(email, userName, roles) of every OneLogin user, a page at a time, in order."""
+    key = func.lower(func.coalesce(Person.email, Person.user_name, ""))
     query = (
-        select(Person.email, Person.user_name, Person.roles)
+        select(key, Person.id, Person.email, Person.user_name, Person.roles)
         .where(Person.onelogin_id.is_not(None))
-        .order_by(func.lower(func.coalesce(Person.email, Person.user_name)), Person.id)
-        .execution_options(yield_per=1000)
+        .order_by(key, Person.id)
+        .limit(EXPORT_PAGE)
     )
-    for email, user_name, roles in db.session.execute(query):
-        held = roles or {}
-        yield [email or user_name, *((held.get(f) or "") for f in fields)]
+    after: tuple[str, int] | None = None
+    while True:
+        keyset = query if after is None else query.where(tuple_(key, Person.id) > after)
+        page = db.session.execute(keyset).all()
+        db.session.commit()  # a read: nothing is pending; ends the transaction
+        yield [tuple(row[2:]) for row in page]
+        if len(page) < EXPORT_PAGE:
+            return
+        after = (page[-1][0], page[-1][1])
 
 
 def _line(cells: list[str]) -> str:
