@@ -10,14 +10,14 @@ import secrets
 from pathlib import Path
 
 import click
-from flask import Flask, Response, make_response, render_template, request
+from flask import Flask, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.extensions import csrf, db, login_manager, migrate
-from dashboard.htmx import is_htmx
+from dashboard.htmx import error_page
 from dashboard.private_files import read_or_create
 from dashboard.settings import ConfigError, Settings
 from dashboard.settings import load as load_settings
@@ -102,10 +102,10 @@ def database_url(app: Flask, settings: Settings) -> str:
 
 
 def setup_database(app: Flask, settings: Settings) -> None:
+    from dashboard import person as _person_model  # noqa: F401
     from dashboard.audit import models as _audit_models  # noqa: F401  (register tables)
     from dashboard.auth import models as _auth_models  # noqa: F401
     from dashboard.connections import models as _connection_models  # noqa: F401
-    from dashboard.directory import models as _directory_models  # noqa: F401
     from dashboard.setup import models as _setup_models  # noqa: F401
     from dashboard.sync import models as _sync_models  # noqa: F401
 
@@ -142,10 +142,17 @@ def setup_vault(app: Flask, settings: Settings) -> None:
 def setup_commands(app: Flask) -> None:
     from dashboard.audit.cli import group as audit
     from dashboard.connections.cli import group as connections
-    from dashboard.directory.cli import group as roles
+    from dashboard.history.cli import import_command
     from dashboard.setup.cli import group as setup
     from dashboard.sync.cli import group as sync
+    from dashboard.sync.incident_cli import disable_scim, enable_scim
+    from dashboard.users.cli import group as roles
 
+    # Commands of a higher feature in a lower one's group: `audit import` needs the
+    # connections, `connections disable-scim` names the run it stops.
+    audit.add_command(import_command)
+    connections.add_command(disable_scim)
+    connections.add_command(enable_scim)
     app.cli.add_command(audit)
     app.cli.add_command(connections)
     app.cli.add_command(roles)
@@ -179,7 +186,7 @@ def _serves_pages() -> bool:
 
 def setup_sessions(app: Flask) -> None:
     from dashboard.auth import sessions
-    from dashboard.auth.access import enforce
+    from dashboard.auth.permissions import enforce
 
     login_manager.init_app(app)
 
@@ -228,20 +235,22 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     from dashboard.audit.routes import bp as audit_bp
     from dashboard.auth.routes import bp as auth_bp
     from dashboard.connections.routes import bp as connections_bp
-    from dashboard.directory.role_routes import bp as roles_bp
-    from dashboard.directory.routes import bp as directory_bp
+    from dashboard.history.routes import bp as history_bp
     from dashboard.pages.routes import bp as pages_bp
     from dashboard.setup.routes import bp as setup_bp
     from dashboard.sync.routes import bp as sync_bp
+    from dashboard.users.role_routes import bp as roles_bp
+    from dashboard.users.routes import bp as users_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(connections_bp)
     app.register_blueprint(setup_bp)
-    app.register_blueprint(directory_bp)
+    app.register_blueprint(users_bp)
     app.register_blueprint(roles_bp)
     app.register_blueprint(sync_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(history_bp)
     if settings.DASHBOARD_DEMO:  # the sandbox never exists outside demo mode
         from dashboard.sandbox.console import bp as console_bp
         from dashboard.sandbox.routes import bp as sandbox_bp
@@ -265,17 +274,6 @@ def setup_sandbox(app: Flask, settings: Settings) -> None:
         from dashboard.sandbox.services import mount
 
         mount(app, settings.SAML_SP_BASE_URL)
-
-
-def error_page(title: str, message: str, status: int) -> Response:
-    """The one way errors are shown. An htmx request gets a message in the page's message
-    area (htmx is told to swap error answers: see base.html), not a page inside a card."""
-    if is_htmx():
-        response = make_response(render_template("_error_message.html", message=message), status)
-        response.headers["HX-Retarget"] = "#messages"
-        response.headers["HX-Reswap"] = "innerHTML"
-        return response
-    return make_response(render_template("error.html", title=title, message=message), status)
 
 
 def setup_errors(app: Flask) -> None:

@@ -14,13 +14,13 @@ from sqlalchemy import select, update
 
 from dashboard.audit.models import AuditEntry
 from dashboard.connections import http
-from dashboard.directory import access
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.sandbox.onelogin_seed import WORKATO_APP_ID
 from dashboard.sync import freshness, runner, runs, service
 from dashboard.sync.models import Item, Run
 from dashboard.timeutil import utcnow
+from dashboard.users import access
 from tests.support.forms import post
 from tests.support.sync_world import ACTOR, World, roles_of
 

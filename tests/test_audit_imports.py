@@ -10,13 +10,14 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import event, func, select
 
-from dashboard.audit import chain, imports
+from dashboard.audit import chain
 from dashboard.audit.models import AuditEntry
 from dashboard.connections import http
 from dashboard.connections import service as connections
 from dashboard.connections.models import WORKATO_API
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.history import imports
+from dashboard.person import Person
 from dashboard.sandbox import workato_api
 from dashboard.sandbox.onelogin_seed import WORKATO_APP_ID
 from dashboard.sync import runner, service

@@ -18,8 +18,8 @@ from sqlalchemy import event, insert, select
 from dashboard import audit
 from dashboard.audit import chain, search
 from dashboard.audit.models import AuditEntry
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from tests.support.forms import HTMX
 
 ADA = "alan.admin@example.com"  # not the signed-in admin, whose sign-in is audited too

@@ -16,9 +16,10 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import select, update
 
 from dashboard import audit
-from dashboard.audit import chain, imports, retention
+from dashboard.audit import chain, retention
 from dashboard.audit.models import AuditEntry
 from dashboard.extensions import db
+from dashboard.history import imports
 from dashboard.sync import service
 from dashboard.timeutil import UTCDateTime, utcnow
 from tests.support.sync_world import World

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from dashboard.connections import service
+from dashboard.connections import clients, service
 from dashboard.connections.models import Connection
 from dashboard.extensions import db
 from tests.conftest import audit_rows
@@ -204,7 +204,7 @@ class TestKeyRotation:
             assert service.rotate_keys("t") == 1
         only_new = make_app(DASHBOARD_ENCRYPTION_KEY=self.new_key)
         with only_new.app_context():
-            assert service.secret_of(service.get("scim")) == SCIM_TOKEN
+            assert clients.secret_of(service.get("scim")) == SCIM_TOKEN
         assert audit_rows(only_new)[-1]["action"] == "connection.keys_rotated"
 
     def test_a_secret_no_key_can_read_is_reported_not_crashed(self, make_app):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dashboard.connections import service
+from dashboard.connections import clients, service
 from dashboard.sync import service as sync
 from dashboard.sync.models import QUEUED
 from tests.conftest import audit_rows
@@ -30,7 +30,7 @@ def test_set_scim_reads_the_token_from_standard_input(app):
     assert "Saved the Workato SCIM API connection" in result.output
     assert TOKEN not in result.output
     with app.app_context():
-        assert service.secret_of(service.get("scim")) == TOKEN
+        assert clients.secret_of(service.get("scim")) == TOKEN
     assert audit_rows(app)[-1]["actor"].startswith("cli:")
 
 

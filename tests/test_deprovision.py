@@ -18,8 +18,8 @@ from dashboard.audit.models import AuditEntry
 from dashboard.connections import http
 from dashboard.connections import service as connections
 from dashboard.connections.models import ONELOGIN
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.sandbox.onelogin import Scheduled
 from dashboard.sandbox.onelogin_seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, WORKATO_APP_ID
 from dashboard.sync import runner, service

@@ -21,10 +21,10 @@ from sqlalchemy import insert, select
 
 from dashboard import audit
 from dashboard.audit import export, search
-from dashboard.directory import role_csv
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.timeutil import utcnow
+from dashboard.users import role_csv
 
 ADMIN = "ada.admin@example.com"
 ENTRIES = 40

@@ -20,8 +20,8 @@ from dashboard.audit.models import AuditEntry
 from dashboard.connections import http
 from dashboard.connections import service as connections
 from dashboard.connections.models import WORKATO_API
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.sandbox import workato_api, workato_scim
 from dashboard.setup import service as setup
 from dashboard.setup.template import default_template

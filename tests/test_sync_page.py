@@ -10,8 +10,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.setup.models import CheckResult
 from dashboard.sync import runner, runs, service
 from dashboard.sync.models import Item, Run

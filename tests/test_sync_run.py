@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from dashboard.connections import service as connections
 from dashboard.connections.models import SCIM
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.sync import runner, runs, service
 from dashboard.sync.models import ITEM_PENDING, ITEM_SUCCEEDED, Item, Run
 from dashboard.timeutil import utcnow

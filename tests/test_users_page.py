@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, insert, select
 
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.sync import service
 from tests.support.forms import HTMX, post
 from tests.support.sync_world import World, roles_of

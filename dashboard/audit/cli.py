@@ -16,7 +16,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from dashboard.audit import chain, export, imports, retention, search
+from dashboard.audit import chain, export, retention, search
 from dashboard.commands import FAILED, OK, REFUSED, actor, finish, json_option
 
 group = AppGroup("audit", help="The audit trail: verify, export, import and prune it.")
@@ -99,24 +99,6 @@ def verify_command(as_json):
             f"({verdict.checked} entries checked before it.)"
         )
     finish(OK if verdict.ok else FAILED, verdict.as_json(), human, as_json)
-
-
-@group.command("import")
-@json_option
-def import_command(as_json):
-    """Import OneLogin's provisioning events and Workato's activity log from where the last
-    import stopped (exit 1 when a source failed; the other is imported all the same)."""
-    report = imports.import_all(actor())
-    lines = []
-    for source in report.sources:
-        if not source.configured:
-            lines.append(f"{source.source}: not connected, skipped.")
-        elif source.problem:
-            lines.append(f"{source.source}: failed: {source.problem}")
-        else:
-            lines.append(f"{source.source}: {source.added} added, {source.skipped} already here.")
-    document = {"ok": report.ok, "sources": [s.as_json() for s in report.sources]}
-    finish(OK if report.ok else FAILED, document, "\n".join(lines), as_json)
 
 
 @group.command("prune")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dashboard.audit.search import COLUMNS
-from dashboard.directory.role_csv import spreadsheet_safe
+from dashboard.text import spreadsheet_safe
 
 FIELDS = tuple(column.key for column in COLUMNS)
 ENTRIES_PER_CHUNK = 500  # entries handed on at a time: few writes, little memory

@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
-from flask import Blueprint, Response, flash, redirect, request, stream_with_context, url_for
-from flask_login import current_user
+from flask import Blueprint, Response, request, stream_with_context
 
-from dashboard.audit import export, imports, search
+from dashboard.audit import export, search
 from dashboard.htmx import render
 from dashboard.timeutil import utcnow
 
@@ -35,20 +34,6 @@ def page() -> str:
         actions=[*search.prefixes(actions), *actions],
         actors=search.actors(SUGGESTED),
     )
-
-
-@bp.post("/audit/import")
-def import_now():
-    """OneLogin's events and Workato's activity, imported now (admins; also after each run)."""
-    report = imports.import_all(current_user.actor)
-    for source in report.sources:
-        if source.problem:
-            flash(f"{source.source}: the import failed: {source.problem}", "error")
-        elif source.configured:
-            flash(
-                f"{source.source}: {source.added} added, {source.skipped} already here.", "success"
-            )
-    return redirect(url_for(".page"), 303)
 
 
 @bp.get("/audit/export.csv")

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_login import current_user, login_user
 
 from dashboard.auth import service
-from dashboard.auth.access import local_path, public, viewer_may_post
+from dashboard.auth.permissions import local_path, public, viewer_may_post
 from dashboard.auth.saml import HINTS, SamlRefused, request_data
 from dashboard.extensions import csrf
 

@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 
 from dashboard import audit
 from dashboard.auth import saml, sessions
-from dashboard.auth.access import local_path
 from dashboard.auth.models import (
     ADMIN,
     VIEWER,
@@ -25,6 +24,7 @@ from dashboard.auth.models import (
     SamlRequest,
     SeenAssertion,
 )
+from dashboard.auth.permissions import local_path
 from dashboard.extensions import db
 from dashboard.timeutil import utcnow
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import current_app
 
 from dashboard.connections.http import RetryPolicy
-from dashboard.connections.models import ONELOGIN, SCIM, WORKATO_API, Connection
+from dashboard.connections.models import ONELOGIN, SCIM, SECRET_NAMES, WORKATO_API, Connection
 from dashboard.connections.onelogin import OneLoginClient
 from dashboard.connections.scim import ScimClient
+from dashboard.connections.vault import SecretUnreadable, Vault
 from dashboard.connections.workato_api import WorkatoApiClient
 
 
@@ -19,9 +20,17 @@ def _timeout() -> float:
 ONE_TRY = RetryPolicy(attempts=1)
 
 
-def client_for(connection: Connection, retry: RetryPolicy | None = None, pace=None):
-    from dashboard.connections.service import secret_of
+def vault() -> Vault:
+    return current_app.extensions["dashboard.vault"]
 
+
+def secret_of(connection: Connection) -> str:
+    if not connection.has_secret:
+        raise SecretUnreadable(f"No {SECRET_NAMES[connection.kind]} is stored.")
+    return vault().decrypt(connection.secret_ciphertext)
+
+
+def client_for(connection: Connection, retry: RetryPolicy | None = None, pace=None):
     secret = secret_of(connection)
     options = {"timeout": _timeout(), "retry": retry or RetryPolicy()}
     if connection.kind == ONELOGIN:

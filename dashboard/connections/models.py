@@ -14,6 +14,7 @@ ONELOGIN = "onelogin"
 SCIM = "scim"
 WORKATO_API = "workato_api"
 KINDS = (ONELOGIN, SCIM, WORKATO_API)
+SECRET_NAMES = {ONELOGIN: "client secret", SCIM: "SCIM token", WORKATO_API: "API token"}
 
 
 class Connection(db.Model):

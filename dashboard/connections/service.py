@@ -7,14 +7,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from dashboard import audit
 from dashboard.connections import errors
-from dashboard.connections.models import KINDS, ONELOGIN, SCIM, WORKATO_API, Connection
+from dashboard.connections.clients import ONE_TRY, client_for, vault
+from dashboard.connections.models import (
+    KINDS,
+    ONELOGIN,
+    SCIM,
+    SECRET_NAMES,
+    WORKATO_API,
+    Connection,
+)
 from dashboard.connections.urls import BadBaseUrl, check_base_url
-from dashboard.connections.vault import SecretUnreadable, Vault
+from dashboard.connections.vault import SecretUnreadable
 from dashboard.extensions import db
 from dashboard.timeutil import utcnow
 
@@ -28,7 +35,6 @@ EXAMPLES = {
     SCIM: "https://workato.com/scim/v2",
     WORKATO_API: "https://www.workato.com",
 }
-SECRET_NAMES = {ONELOGIN: "client secret", SCIM: "SCIM token", WORKATO_API: "API token"}
 SECRET_LABELS = {ONELOGIN: "Client secret", SCIM: "SCIM token", WORKATO_API: "API token"}
 
 
@@ -53,10 +59,6 @@ class ConnectionCheck:
     message: str
     problem_kind: str | None = None  # errors.CONNECT, errors.UNAUTHORIZED, ...
     checked_at: datetime | None = None
-
-
-def vault() -> Vault:
-    return current_app.extensions["dashboard.vault"]
 
 
 def get(kind: str) -> Connection | None:
@@ -202,12 +204,6 @@ def clear_secret(kind: str, actor: str) -> None:
     db.session.commit()
 
 
-def secret_of(connection: Connection) -> str:
-    if not connection.has_secret:
-        raise SecretUnreadable(f"No {SECRET_NAMES[connection.kind]} is stored.")
-    return vault().decrypt(connection.secret_ciphertext)
-
-
 def rotate_keys(actor: str) -> int:
     """Re-encrypt every stored secret with the newest key; all or nothing."""
     connections = [c for c in db.session.scalars(db.select(Connection)) if c.has_secret]
@@ -226,8 +222,6 @@ def rotate_keys(actor: str) -> int:
 
 def try_connection(kind: str, actor: str) -> ConnectionCheck:
     """Call the service with the stored credentials; remember and audit the outcome."""
-    from dashboard.connections.clients import ONE_TRY, client_for
-
     connection = get(kind)
     if connection is None:
         return ConnectionCheck(kind, False, f"The {TITLES[kind]} is not configured yet.", "missing")

@@ -5,7 +5,7 @@ from collections import Counter
 from flask import Blueprint
 from sqlalchemy import text
 
-from dashboard.auth.access import public
+from dashboard.auth.permissions import public
 from dashboard.connections import service as connections
 from dashboard.extensions import db
 from dashboard.htmx import render

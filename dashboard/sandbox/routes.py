@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request
 
 from dashboard.auth import service
-from dashboard.auth.access import public
+from dashboard.auth.permissions import public
 from dashboard.sandbox import idp, people
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dashboard.directory.roles import did_you_mean
 from dashboard.setup import template as scim_template
 from dashboard.setup.facts import Facts, Missing, absent
+from dashboard.text import did_you_mean
 
 VERIFIED = "verified"
 FAILING = "failing"

@@ -21,6 +21,7 @@ from dashboard.connections.models import ONELOGIN, SCIM, WORKATO_API
 from dashboard.connections.service import TITLES
 from dashboard.connections.vault import SecretUnreadable
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.setup import facts as gathered
 from dashboard.setup import template as scim_template
 from dashboard.setup.checks import (
@@ -61,8 +62,6 @@ SCIM_DISABLED = "SCIM is disabled on Connections; re-enable it there to check th
 
 
 def _people_states() -> dict[str, int]:
-    from dashboard.directory.models import Person
-
     rows = db.session.execute(db.select(Person.state, db.func.count()).group_by(Person.state))
     return {state: n for state, n in rows}
 

@@ -29,8 +29,8 @@ from sqlalchemy import select, update
 
 from dashboard.audit.models import AuditEntry
 from dashboard.connections import errors
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.sync import redecide
 from dashboard.sync.models import PLANNED, Run
 from dashboard.sync.render import TemplateError

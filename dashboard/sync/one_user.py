@@ -17,10 +17,9 @@ from sqlalchemy import select
 from dashboard import audit
 from dashboard.connections import errors
 from dashboard.connections.scim_models import ScimUser
-from dashboard.directory import records
 from dashboard.extensions import db
 from dashboard.setup import service as setup
-from dashboard.sync import compare, planner, runner, runs, service
+from dashboard.sync import compare, people, planner, runner, runs, service
 from dashboard.sync.models import ITEM_SUCCEEDED, Item
 from dashboard.sync.render import TemplateError, render
 from dashboard.timeutil import utcnow
@@ -209,7 +208,7 @@ def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> 
     )
 
     onelogin_id = user["id"] if user is not None else known[0] if known else None
-    had = records.had_app(onelogin_id) if onelogin_id is not None else {}
+    had = people.had_app(onelogin_id) if onelogin_id is not None else {}
     db.session.commit()
     plan = planner.plan(
         template,
@@ -228,7 +227,7 @@ def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> 
             step(True, "Does not have the Workato app and is not in Workato: nothing to do.")
         return
     decision = result.decision = plan.decisions[0]
-    records.record_one(decision, utcnow())
+    people.record_one(decision, utcnow())
     db.session.commit()
     if decision.action == planner.ORPHAN:
         step(

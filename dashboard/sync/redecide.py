@@ -14,10 +14,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 
 from dashboard.connections import errors
-from dashboard.directory import records
-from dashboard.directory.models import Person
 from dashboard.extensions import db
-from dashboard.sync import planner
+from dashboard.person import Person
+from dashboard.sync import people, planner
 from dashboard.sync.models import PLANNED, Item, Run
 from dashboard.sync.render import render
 
@@ -118,7 +117,7 @@ def write(preview_id: int, decided, since_preview: set[int], now: datetime) -> s
             counts[row.action] = max(0, counts.get(row.action, 0) - 1)
         for decision in decisions:
             counts[decision.action] = counts.get(decision.action, 0) + 1
-            records.record_one(decision, now)
+            people.record_one(decision, now)
         after = {d.key: (d.action, d.request) for d in writes}
         if before != after or reread.user_id in since_preview:
             lines.append(_line(reread, decisions, before != after))

@@ -23,12 +23,10 @@ from flask import (
 )
 from flask_login import current_user
 
-from dashboard import error_page
-from dashboard.directory import service as directory
-from dashboard.htmx import is_htmx
+from dashboard.htmx import error_page, is_htmx
 from dashboard.setup import service as setup
 from dashboard.setup.service import FAILING
-from dashboard.sync import runs, service
+from dashboard.sync import people, runs, service
 from dashboard.sync.models import PLANNED, Run
 from dashboard.sync.planner import ACTIONS, NOOP, ORPHAN, WRITES
 
@@ -195,8 +193,8 @@ def _state(**extra) -> dict:
             more=max(0, preview.total - len(items)),
             orphans=service.orphans(),
             guard=service.guard(preview),
-            dangers=directory.dangers(keys),
-            people_ids=directory.ids(keys),
+            dangers=people.dangers(keys),
+            people_ids=people.ids(keys),
         )
         if hasattr(service, "preview_is_stale"):
             context["stale"] = service.preview_is_stale(preview)
@@ -334,7 +332,7 @@ def run(run_id: int) -> str:
         "after": after,
         "next_after": items[-1].id if more else None,
         "statuses": ITEM_STATUSES,
-        "people_ids": directory.ids([item.key for item in items]),
+        "people_ids": people.ids([item.key for item in items]),
         "preview_mode": found.status == PLANNED,
         "section": "sync",
     }

@@ -24,15 +24,14 @@ from dataclasses import replace
 from flask import current_app
 
 from dashboard import audit
-from dashboard.audit import imports as audit_imports
 from dashboard.connections import errors
 from dashboard.connections import service as connections
 from dashboard.connections.clients import ONE_TRY, client_for
 from dashboard.connections.models import SCIM
 from dashboard.connections.vault import SecretUnreadable
-from dashboard.directory import records
 from dashboard.extensions import db
-from dashboard.sync import claims, runs
+from dashboard.history import imports as history
+from dashboard.sync import claims, people, runs
 from dashboard.sync.executor import SUCCEEDED, Executor
 from dashboard.sync.gate import Gate
 from dashboard.sync.models import (
@@ -122,7 +121,7 @@ def _import_events(run: Run) -> None:
     """OneLogin's and Workato's own record of what the run did, into the audit trail. The run
     is over whatever happens here: a failing source is said in its audit.import entry."""
     try:
-        audit_imports.import_all(run.started_by or ACTOR)
+        history.import_all(run.started_by or ACTOR)
     except Exception:  # an import must never turn a finished run into an error
         db.session.rollback()
         log.exception("Importing OneLogin and Workato events after run %s failed", run.id)
@@ -265,7 +264,7 @@ def _end(run: Run, owner: str, status: str, message: str | None, *, audited: boo
     if not runs.finish(run.id, owner, status, message):
         db.session.rollback()  # no longer ours: whoever took it over writes its end
         return
-    records.release_pending([run.id])
+    people.release_pending([run.id])
     if not audited:
         db.session.commit()
         return

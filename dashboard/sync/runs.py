@@ -11,7 +11,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.extensions import db
-from dashboard.sync import claims
+from dashboard.sync import claims, people
 from dashboard.sync.models import (
     ACTIVE,
     CANCELLED,
@@ -211,9 +211,7 @@ def expire_stale(lease_seconds: int, *, queued_too: bool) -> list[int]:
     ).all()
     ids = [row[0] for row in expired]
     if ids:
-        from dashboard.directory import records
-
-        records.release_pending(ids)
+        people.release_pending(ids)
         claims.release_runs(ids)
     db.session.commit()
     return ids

@@ -16,9 +16,8 @@ from typing import Any
 from sqlalchemy import select, update
 
 from dashboard import audit
-from dashboard.directory import records
 from dashboard.extensions import db
-from dashboard.sync import claims, runs
+from dashboard.sync import claims, people, runs
 from dashboard.sync.executor import SUCCEEDED, Outcome, Work
 from dashboard.sync.models import (
     ITEM_FAILED,
@@ -169,7 +168,7 @@ def record(run: Run, owner: str, item: Pending, outcome: Outcome) -> None:
         raise LostRun(run.id)
     claims.release([item.id])
     if status in (ITEM_SUCCEEDED, ITEM_FAILED):
-        records.record_outcome(item.key, item.action, ok, outcome.user, outcome.error)
+        people.record_outcome(item.key, item.action, ok, outcome.user, outcome.error)
     audit.record(
         f"sync.{item.action}",
         actor=ACTOR,

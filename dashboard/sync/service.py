@@ -25,12 +25,11 @@ from dashboard.connections import service as connections
 from dashboard.connections.clients import client_for
 from dashboard.connections.models import ONELOGIN, SCIM
 from dashboard.connections.vault import SecretUnreadable
-from dashboard.directory import records
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.setup import service as setup
 from dashboard.setup import template as scim_template
-from dashboard.sync import freshness, planner, runner, runs, sources
+from dashboard.sync import freshness, people, planner, runner, runs, sources
 from dashboard.sync.models import (
     CANCELLED,
     INTERRUPTED,
@@ -110,7 +109,7 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
             left.app_user_ids,
             left.parameters,
             right.users,
-            records.had_app(),
+            people.had_app(),
             patch=right.patch,
             role_fields=tuple(setup.role_fields()),
         )
@@ -126,7 +125,7 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
         db.session.commit()
         raise NotReady(str(problem)) from None
     now = utcnow()
-    records.record_plan(plan, now)
+    people.record_plan(plan, now)
     _forget_previews()
     run = Run(kind=SYNC, status=PLANNED, created_by=actor, created_at=read_from, counts=plan.counts)
     run.total = len(plan.writes)
@@ -371,7 +370,7 @@ def cancel(run_id: int, actor: str) -> Run:
         db.session.rollback()
         raise Refused("That run is not running any more.")
     if was == QUEUED:  # cancelled before any process took it: nothing was sent
-        records.release_pending([run_id])
+        people.release_pending([run_id])
     audit.record(
         "sync.run.cancel", actor=actor, outcome="success", source="sync", details={"run": run_id}
     )
@@ -543,7 +542,7 @@ def start_one_user(decision: planner.Decision, actor: str) -> int:
     _add_items(run, [decision])
     run_id = run.id
     runs.activate(run_id, actor, slot=False)
-    records.mark_pending(run_id)
+    people.mark_pending(run_id)
     db.session.commit()
     return run_id
 
@@ -568,7 +567,7 @@ def _queue(run: Run, actor: str, from_status: str, action: str, details: dict, s
         runs.activate(run_id, actor, from_status=from_status)
     except runs.NotStartable:
         raise Refused("That run was replaced or already started: look at the Sync page.") from None
-    records.mark_pending(run_id)
+    people.mark_pending(run_id)
     audit.record(action, actor=actor, outcome="success", source="sync", details=details)
     db.session.commit()
     if start:

@@ -8,7 +8,6 @@ connected, else against DASHBOARD_KNOWN_ROLES.
 
 from __future__ import annotations
 
-import difflib
 import time
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from dashboard.connections import service as connections
 from dashboard.connections.clients import ONE_TRY, client_for
 from dashboard.connections.models import WORKATO_API
 from dashboard.connections.vault import SecretUnreadable
+from dashboard.text import did_you_mean
 
 CONFIGURED = "the configured roles (DASHBOARD_KNOWN_ROLES)"
 FROM_WORKATO = "Workato's list of roles"
@@ -62,16 +62,6 @@ class Catalog:
             + (f" (did you mean {hint}?)" if hint else "")
             + f". Valid roles: {', '.join(self.names)}.",
         )
-
-
-def did_you_mean(value: str, names: tuple[str, ...] | list[str]) -> str | None:
-    """The known name `value` was most likely meant to be: the same letters in another case,
-    else a close spelling; None when nothing is close."""
-    for name in names:
-        if name.casefold() == value.casefold():
-            return name
-    close = difflib.get_close_matches(value, list(names), n=1)
-    return close[0] if close else None
 
 
 def clearing_means(field: str) -> str:

@@ -6,17 +6,17 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from dashboard import audit, error_page
-from dashboard.directory import access, edits, live, roles, service
-from dashboard.directory.models import Person
+from dashboard import audit
 from dashboard.extensions import db
-from dashboard.htmx import is_htmx
+from dashboard.htmx import error_page, is_htmx
+from dashboard.person import Person
 from dashboard.sync import one_user
 from dashboard.sync import service as sync
 from dashboard.sync.planner import ORPHANED, STATES
 from dashboard.timeutil import utcnow
+from dashboard.users import access, edits, live, roles, service
 
-bp = Blueprint("directory", __name__, url_prefix="/users")
+bp = Blueprint("users", __name__, url_prefix="/users")
 
 STATE_LABELS = {
     "in_sync": "In sync",
@@ -57,9 +57,9 @@ def users():
         "section": "users",
     }
     if is_htmx():
-        return render_template("directory/_people.html", **context)
+        return render_template("users/_people.html", **context)
     return render_template(
-        "directory/users.html",
+        "users/users.html",
         counts=service.state_counts(),
         attention=service.needing_attention(),
         read_at=service.read_at(),
@@ -108,13 +108,13 @@ def _show(person_id: int, **extra):
     person = person_or_404(person_id)
     context = person_context(person, **extra)
     if is_htmx():
-        return render_template("directory/_person.html", **context)
-    return render_template("directory/person.html", **context)
+        return render_template("users/_person.html", **context)
+    return render_template("users/person.html", **context)
 
 
 @bp.get("/<int:person_id>")
 def person(person_id: int) -> str:
-    return render_template("directory/person.html", **person_context(person_or_404(person_id)))
+    return render_template("users/person.html", **person_context(person_or_404(person_id)))
 
 
 @bp.get("/<int:person_id>/live")
@@ -122,7 +122,7 @@ def live_view(person_id: int) -> str:
     """Both sides read now: on demand, never on page view."""
     person = person_or_404(person_id)
     found = live.read(person, edits.role_fields())
-    return render_template("directory/_live.html", person=person, live=found)
+    return render_template("users/_live.html", person=person, live=found)
 
 
 @bp.post("/<int:person_id>/provision")
@@ -192,8 +192,8 @@ def grant_page():
     except (access.AccessRefused, sync.NotReady) as exc:
         context["problem"] = str(exc)
     if is_htmx():
-        return render_template("directory/_candidates.html", **context)
-    return render_template("directory/grant.html", **context)
+        return render_template("users/_candidates.html", **context)
+    return render_template("users/grant.html", **context)
 
 
 @bp.post("/grant")
@@ -212,7 +212,7 @@ def grant():
     target = service.by_onelogin_id(onelogin_id)
     if target is None:
         return render_template(
-            "directory/grant.html",
+            "users/grant.html",
             q="",
             candidates=[],
             roles=[],

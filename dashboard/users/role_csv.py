@@ -17,17 +17,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, tuple_
 
-from dashboard.directory import edits, service
-from dashboard.directory.models import Person
-from dashboard.directory.roles import CLEAR, Catalog, RoleRefused
 from dashboard.extensions import db
+from dashboard.person import Person
+from dashboard.text import spreadsheet_safe, spreadsheet_unsafe
+from dashboard.users import edits, service
+from dashboard.users.roles import CLEAR, Catalog, RoleRefused
 
 EMAIL = "email"
 MAX_ROWS = 20000
 EXPORT_PAGE = 1000  # people read at a time by an export, each page in its own transaction
-# A cell a spreadsheet would run as a formula is written with a leading quote (OWASP's
-# advice for CSV injection); no Workato role name starts with one of these.
-FORMULA = ("=", "+", "@", "\t", "\r")
 
 
 class FileRefused(ValueError):
@@ -159,7 +157,7 @@ def read(text: str, known: Catalog) -> Preview:
 
 
 def _row(number, cells, width, at, role_columns, known: Catalog) -> Row:
-    cells = [_unsafe(c) for c in cells]
+    cells = [spreadsheet_unsafe(c) for c in cells]
     while len(cells) > width and not cells[-1].strip():
         cells.pop()  # the trailing empty cells of those columns
     row = Row(number, cells[at].strip() if at < len(cells) else "")
@@ -304,18 +302,3 @@ def _line(cells: list[str]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow([spreadsheet_safe(c) for c in cells])
     return out.getvalue()
-
-
-def _risky(cell: str) -> bool:
-    # A lone "-" is this format's "clear"; "-" followed by more is a formula to a spreadsheet.
-    return cell.startswith(FORMULA) or (cell.startswith("-") and len(cell) > 1)
-
-
-def spreadsheet_safe(cell: str) -> str:
-    """A cell a spreadsheet would run as a formula, made text with a leading apostrophe."""
-    return f"'{cell}" if _risky(cell) else cell
-
-
-def _unsafe(cell: str) -> str:
-    """A cell as it was before spreadsheet_safe quoted it (so an exported file imports back)."""
-    return cell[1:] if cell.startswith("'") and _risky(cell[1:]) else cell

@@ -1,8 +1,10 @@
-"""The last-seen state of every person on both sides, written by each plan and run.
+"""The `people` table: the last-seen state of every person on both sides, written by each plan
+and run (only through dashboard.sync.people) and read by the pages and the checklist.
 
 Pages read this table, never the remote APIs (DESIGN.md §6, "Identity"). A person is keyed by
 userName as the template renders it, case-folded (`key`), and carries the OneLogin user id
-once known and the SCIM id once Workato holds the user.
+once known and the SCIM id once Workato holds the user. It sits below every feature so that
+each can read it without importing the sync.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from dashboard.connections import service as connections
 from dashboard.connections.clients import ONE_TRY, client_for
 from dashboard.connections.models import WORKATO_API
 from dashboard.connections.vault import SecretUnreadable
-from dashboard.directory.models import Person
+from dashboard.person import Person
 from dashboard.sync import compare
 from dashboard.sync import service as sync
 from dashboard.sync.render import TemplateError, render

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from dashboard import audit
 from dashboard.connections import errors
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.sync import one_user
 from dashboard.sync import service as sync
 

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import bindparam, case, delete, insert, select, update
 
 from dashboard.connections.scim_models import ScimUser
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
+from dashboard.sync.models import ITEM_PENDING, ITEM_RUNNING, Item
 from dashboard.sync.planner import (
     DRIFT,
     FAILED,
@@ -110,8 +111,6 @@ def record_plan(plan: Plan, seen_at: datetime) -> None:
 
 def mark_pending(run_id: int) -> None:
     """Everyone with a write waiting in the run is `pending` (one statement)."""
-    from dashboard.sync.models import ITEM_PENDING, ITEM_RUNNING, Item
-
     waiting = select(Item.key).where(
         Item.run_id == run_id, Item.status.in_((ITEM_PENDING, ITEM_RUNNING))
     )
@@ -150,8 +149,6 @@ def record_outcome(key: str, action: str, ok: bool, user: ScimUser | None, error
 def release_pending(run_ids: list[int]) -> None:
     """People whose write in these runs was not done (cancel, stop, crash) get their state
     back: one statement per action, however many people. The caller commits."""
-    from dashboard.sync.models import ITEM_PENDING, ITEM_RUNNING, Item
-
     for action, state in STATE_BEFORE.items():
         waiting = select(Item.key).where(
             Item.run_id.in_(run_ids),
@@ -211,3 +208,21 @@ def record_one(decision, seen_at: datetime) -> None:
         db.session.execute(insert(people).values(key=decision.key, **values))
     else:
         db.session.execute(update(people).where(people.c.id == existing.id).values(**values))
+
+
+def dangers(keys: list[str]) -> dict[str, str]:
+    """key -> the loud warning the last plan recorded, for the people that have one."""
+    if not keys:
+        return {}
+    query = select(people.c.key, people.c.danger).where(
+        people.c.key.in_(keys), people.c.danger.is_not(None)
+    )
+    return {key: value for key, value in db.session.execute(query)}
+
+
+def ids(keys: list[str]) -> dict[str, int]:
+    """key -> person id, to link a sync item to its user page."""
+    if not keys:
+        return {}
+    query = select(people.c.key, people.c.id).where(people.c.key.in_(keys))
+    return {key: value for key, value in db.session.execute(query)}

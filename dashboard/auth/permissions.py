@@ -15,7 +15,7 @@ from flask_login import current_user
 
 from dashboard import audit
 from dashboard.extensions import db
-from dashboard.htmx import is_htmx
+from dashboard.htmx import error_page, is_htmx
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -67,8 +67,6 @@ def _to_sign_in() -> Response:
 
 
 def forbidden(title: str, message: str) -> Response:
-    from dashboard import error_page
-
     return error_page(title, message, 403)
 
 

@@ -1,6 +1,6 @@
 """Editing Workato role fields: one user inline (Users page row or user page), many users at
 once (selected, or all matching a filter), or a CSV file with a preview. Thin views over
-directory.edits and directory.role_csv."""
+users.edits and users.role_csv."""
 
 from __future__ import annotations
 
@@ -16,13 +16,12 @@ from flask import (
 )
 from flask_login import current_user
 
-from dashboard import error_page
-from dashboard.directory import edits, role_csv, roles, service
-from dashboard.directory.models import Person
-from dashboard.directory.routes import person_context, person_or_404, role_form_context
 from dashboard.extensions import db
-from dashboard.htmx import is_htmx
+from dashboard.htmx import error_page, is_htmx
+from dashboard.person import Person
 from dashboard.timeutil import utcnow
+from dashboard.users import edits, role_csv, roles, service
+from dashboard.users.routes import person_context, person_or_404, role_form_context
 
 bp = Blueprint("roles", __name__, url_prefix="/users/roles")
 
@@ -39,8 +38,8 @@ def _render(person: Person, *, editing: bool = False, **extra) -> str:
     if request.values.get("in") == IN_ROW:
         context = {"person": person, "editing": editing, **role_form_context(person), **extra}
         context["place"] = IN_ROW
-        return render_template("directory/_person_row.html", **context)
-    return render_template("directory/_person.html", **person_context(person, **extra))
+        return render_template("users/_person_row.html", **context)
+    return render_template("users/_person.html", **person_context(person, **extra))
 
 
 @bp.get("/<int:person_id>/edit")
@@ -91,7 +90,7 @@ def save(person_id: int):
 def _back(person_id: int, message: str, category: str):
     """Without JavaScript a form posts, flashes and goes back to the user's page (303)."""
     flash(message, category)
-    return redirect(url_for("directory.person", person_id=person_id), 303)
+    return redirect(url_for("users.person", person_id=person_id), 303)
 
 
 @bp.post("/bulk")
@@ -121,7 +120,7 @@ def bulk():
             edits.check([(p, {field: value}) for p in people], current_user.actor, known)
             edits.ready(people, current_user.actor).close()  # refused now, not after confirming
             return render_template(
-                "directory/bulk_confirm.html",
+                "users/bulk_confirm.html",
                 field=field,
                 value=value.strip(),
                 people=people,
@@ -136,7 +135,7 @@ def bulk():
     except edits.EditRefused as exc:
         return error_page("Not saved", str(exc), 409)
     return render_template(
-        "directory/bulk_result.html",
+        "users/bulk_result.html",
         field=field,
         value=value.strip() or None,
         outcomes=outcomes,
@@ -148,14 +147,12 @@ def _bulk_refused(message: str):
     """Back to the Users page as it was filtered, with the reason (nothing was written)."""
     flash(message, "error")
     filters = service.Filters.read(request.form)
-    return redirect(url_for("directory.users", **filters.args(after="")), 303)
+    return redirect(url_for("users.users", **filters.args(after="")), 303)
 
 
 @bp.get("/import")
 def import_page() -> str:
-    return render_template(
-        "directory/import.html", role_fields=edits.role_fields(), section="users"
-    )
+    return render_template("users/import.html", role_fields=edits.role_fields(), section="users")
 
 
 @bp.post("/import")
@@ -174,7 +171,7 @@ def import_preview():
     except role_csv.FileRefused as exc:
         return _import_refused(str(exc))
     return render_template(
-        "directory/import.html",
+        "users/import.html",
         role_fields=edits.role_fields(),
         preview=preview,
         csv_text=text,
@@ -195,7 +192,7 @@ def import_apply():
     except edits.EditRefused as exc:
         return error_page("Not imported", str(exc), 409)
     return render_template(
-        "directory/import.html",
+        "users/import.html",
         role_fields=edits.role_fields(),
         applied=applied,
         section="users",
@@ -205,7 +202,7 @@ def import_apply():
 def _import_refused(message: str):
     return (
         render_template(
-            "directory/import.html",
+            "users/import.html",
             role_fields=edits.role_fields(),
             file_problem=message,
             section="users",

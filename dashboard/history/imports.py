@@ -33,8 +33,8 @@ from dashboard.connections import service as connections
 from dashboard.connections.clients import client_for
 from dashboard.connections.models import ONELOGIN, WORKATO_API
 from dashboard.connections.vault import SecretUnreadable
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.timeutil import utcnow
 
 ONELOGIN_SOURCE, WORKATO_SOURCE = "onelogin", "workato"

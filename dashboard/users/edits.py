@@ -17,13 +17,13 @@ from flask import current_app
 from dashboard import audit
 from dashboard.connections import errors
 from dashboard.connections.scim_models import WORKATO_ROLE
-from dashboard.directory.models import Person
-from dashboard.directory.roles import Catalog, RoleRefused, catalog, clearing_means
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.sync import one_user
 from dashboard.sync import service as sync
 from dashboard.sync.planner import DRIFT, IN_SYNC
 from dashboard.timeutil import utcnow
+from dashboard.users.roles import Catalog, RoleRefused, catalog, clearing_means
 
 READ_BATCH = 100  # OneLogin's largest users page: one read per hundred people
 

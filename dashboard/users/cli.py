@@ -22,7 +22,7 @@ import click
 from flask.cli import AppGroup
 
 from dashboard.commands import FAILED, OK, REFUSED, actor, finish, json_option
-from dashboard.directory import edits, role_csv, roles
+from dashboard.users import edits, role_csv, roles
 
 group = AppGroup("roles", help="Workato role fields in bulk: export and import CSV files.")
 SHOWN = 50  # changes listed in a human report; --json has them all (errors are all listed)

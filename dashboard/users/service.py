@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 
 from dashboard.audit.models import AuditEntry
-from dashboard.directory.models import Person
 from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.sync.models import PLANNED, Item, Run
 from dashboard.sync.planner import STATES
 
@@ -134,24 +134,6 @@ def items_for(person: Person, limit: int = ITEMS_PER_PERSON) -> list[Item]:
         .limit(limit)
     )
     return list(db.session.scalars(query))
-
-
-def dangers(keys: list[str]) -> dict[str, str]:
-    """key -> the loud warning the last plan recorded, for the people that have one."""
-    if not keys:
-        return {}
-    query = select(Person.key, Person.danger).where(
-        Person.key.in_(keys), Person.danger.is_not(None)
-    )
-    return {key: value for key, value in db.session.execute(query)}
-
-
-def ids(keys: list[str]) -> dict[str, int]:
-    """key -> person id, to link a sync item to its user page."""
-    if not keys:
-        return {}
-    query = select(Person.key, Person.id).where(Person.key.in_(keys))
-    return {key: value for key, value in db.session.execute(query)}
 
 
 def matching_ids(filters: Filters, limit: int, *, in_onelogin: bool = False) -> list[int]:
