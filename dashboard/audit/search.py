@@ -40,7 +40,10 @@ SOURCES = ("dashboard", "onelogin", "workato", "sync")
 PAGE_SIZE = 50
 MAX_TEXT = 320  # the longest actor or target user the table holds
 MAX_NAMES = 1000  # distinct actions (or actors) read for a prefix or for the form's suggestions
-EXPORT_CHUNK = 1000  # rows read at a time by an export, each page in its own transaction
+# Entries read at a time by an export, each page in its own transaction. Small enough that a
+# page's rows die young: at 1,000, Python's collector ran over them a few times a page and
+# exports took half as long again.
+EXPORT_CHUNK = 300
 # A filter matching fewer entries than this is walked by its own index (see _walk).
 CAP = 50_000
 DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
