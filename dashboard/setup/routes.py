@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from dashboard.htmx import is_htmx, render
+from dashboard.htmx import answer
 from dashboard.setup import service
 from dashboard.setup.checks import BY_ID
 from dashboard.setup.template import TemplateUnreadable
@@ -39,9 +39,9 @@ def page() -> str:
 @bp.post("/check")
 def check_all():
     service.run()
-    if is_htmx():
-        return render_template("setup/_checklist.html", **_page_context())
-    return redirect(url_for(".page"))
+    return answer(
+        lambda: render_template("setup/_checklist.html", **_page_context()), url_for(".page")
+    )
 
 
 def _item_or_404(item_id: str) -> str:
@@ -52,10 +52,12 @@ def _item_or_404(item_id: str) -> str:
 
 def _one(item_id: str):
     """After a change to one item: its row for htmx, the page otherwise."""
-    if is_htmx():
+
+    def row():
         result = next(r for r in service.checklist() if r.id == item_id)
-        return render("setup/setup.html", partial="setup/_item.html", item=result)
-    return redirect(url_for(".page") + f"#item-{item_id}")
+        return render_template("setup/_item.html", item=result)
+
+    return answer(row, url_for(".page") + f"#item-{item_id}")
 
 
 @bp.post("/check/<item_id>")

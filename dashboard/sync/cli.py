@@ -15,7 +15,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from dashboard.commands import FAILED, OK, REFUSED, actor, finish, json_option
-from dashboard.sync import one_user, runner, runs, service
+from dashboard.sync import one_user, reports, runner, runs, service
 from dashboard.sync.models import SUCCEEDED, Run
 from dashboard.sync.planner import ACTIONS, NOOP
 
@@ -63,7 +63,7 @@ def _preview_lines(plan) -> list[str]:
 def plan_command(as_json):
     """Read both sides and show what a sync would do; nothing is sent to Workato."""
     _run, plan = _plan_or_exit(as_json)
-    finish(OK, service.plan_json(plan), "\n".join(_preview_lines(plan)), as_json)
+    finish(OK, reports.plan_json(plan), "\n".join(_preview_lines(plan)), as_json)
 
 
 @group.command("run")
@@ -99,10 +99,10 @@ def run_command(yes, confirm_suspensions, resume_id, retry_id, as_json):
     lines = _preview_lines(plan)
     if not yes:
         lines.append("Nothing was sent. Run again with --yes to apply.")
-        document = service.plan_json(plan) | {"ok": False, "message": "needs --yes"}
+        document = reports.plan_json(plan) | {"ok": False, "message": "needs --yes"}
         finish(REFUSED, document, "\n".join(lines), as_json)
     if not run.total:
-        finish(OK, service.run_json(run) | {"status": "nothing_to_do"}, lines[0], as_json)
+        finish(OK, reports.run_json(run) | {"status": "nothing_to_do"}, lines[0], as_json)
     _start_and_wait(
         lambda: service.apply(run.id, actor(), confirm_suspensions, start=False), as_json
     )
@@ -144,7 +144,7 @@ def _wait_for(run_id: int) -> None:
 
 
 def _report(run: Run, as_json: bool) -> None:
-    document = service.run_json(run)
+    document = reports.run_json(run)
     lines = [
         f"Run {run.id}: {run.status}. Planned: {_counts(document['counts'])}.",
         f"{document['succeeded']} succeeded, {len(document['failed'])} failed, "
@@ -164,8 +164,8 @@ def status_command(as_json):
     run = active or runs.latest()
     if run is None:
         finish(OK, {"id": None, "status": "none"}, "No sync has run yet.", as_json)
-    state = service.progress(run)
-    document = service.run_json(run)
+    state = reports.progress(run)
+    document = reports.run_json(run)
     human = f"Run {run.id} ({run.kind}): {run.status}, {state.done}/{state.total} done"
     if state.rate:
         human += f", {state.rate:.1f}/s, about {state.seconds_left:.0f} s left"
@@ -223,7 +223,7 @@ def cancel_command(as_json):
             " Cancel requested: writes in flight finish and are recorded, the rest stay "
             "pending. Follow it with `flask sync status`."
         )
-    finish(OK, service.run_json(run), human, as_json)
+    finish(OK, reports.run_json(run), human, as_json)
 
 
 @group.command("worker")

@@ -19,7 +19,7 @@ from dashboard.connections import errors
 from dashboard.connections.scim_models import ScimUser
 from dashboard.extensions import db
 from dashboard.setup import service as setup
-from dashboard.sync import compare, people, planner, runner, runs, service
+from dashboard.sync import compare, people, planner, readiness, runner, runs, service
 from dashboard.sync.models import ITEM_SUCCEEDED, Item
 from dashboard.sync.render import TemplateError, render
 from dashboard.timeutil import utcnow
@@ -64,16 +64,16 @@ TITLES = (
 
 
 def provision(email: str, actor: str, *, known: tuple[int, str] | None = None) -> OneUser:
-    """Raises service.NotReady when a connection or the template is missing, and
-    service.Refused while SCIM is disabled on Connections.
+    """Raises readiness.NotReady when a connection or the template is missing, and
+    readiness.Refused while SCIM is disabled on Connections.
 
     `known` is the person's OneLogin id and Workato userName as last seen: when OneLogin no
     longer has a user with this email (deleted there), the Workato user of that name is
     the one to reconcile, and it is suspended as a sync would."""
     result = OneUser(email.strip())
-    service.require_scim_enabled()
-    onelogin, scim, app_id = service.clients()
-    template = service.scim_json_template()
+    readiness.require_scim_enabled()
+    onelogin, scim, app_id = readiness.clients()
+    template = readiness.scim_json_template()
     db.session.commit()  # the reads above: nothing stays open while OneLogin answers
     steps = iter(TITLES)
 
@@ -109,10 +109,10 @@ def set_active(user_name: str, key: str, active: bool, actor: str) -> OneUser:
     """Suspend (`active` False) or reactivate one Workato user directly, whatever OneLogin
     says: for an orphan, or while OneLogin is unreachable. Only `active` changes. The next
     sync still applies OneLogin's view (a user OneLogin grants the app is reactivated).
-    Raises service.NotReady / service.Refused as provision does."""
+    Raises readiness.NotReady / readiness.Refused as provision does."""
     result = OneUser(user_name)
-    service.require_scim_enabled()
-    scim = service.scim_client()
+    readiness.require_scim_enabled()
+    scim = readiness.scim_client()
     db.session.commit()
     titles = iter(ACTIVE_TITLES)
 

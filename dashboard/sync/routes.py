@@ -7,30 +7,29 @@ messages; without JavaScript every form posts, flashes and redirects back (303).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from flask import (
     Blueprint,
     abort,
     current_app,
-    flash,
     make_response,
-    redirect,
     render_template,
     request,
     url_for,
 )
 from flask_login import current_user
 
-from dashboard.htmx import error_page, is_htmx
+from dashboard.htmx import answer, back, is_htmx, refused
 from dashboard.setup import service as setup
 from dashboard.setup.service import FAILING
-from dashboard.sync import people, runs, service
+from dashboard.sync import display, guard, people, reports, runs, service
 from dashboard.sync.models import PLANNED, Run
-from dashboard.sync.planner import ACTIONS, NOOP, ORPHAN, WRITES
+from dashboard.sync.planner import ACTIONS
 
 bp = Blueprint("sync", __name__, url_prefix="/sync")
+for _name, _filter in display.FILTERS.items():
+    bp.add_app_template_filter(_filter, _name)
 
 PREVIEW_ITEMS = 200  # writes listed in a preview; the run page pages through the rest
 RUN_ITEMS_PAGE = 50
@@ -38,86 +37,22 @@ HISTORY = 20
 FAILED_SHOWN = 20
 ITEM_STATUSES = ("pending", "running", "succeeded", "failed", "superseded")
 
-STATUS_LABELS = {
-    "planned": "Preview, not applied",
-    "queued": "Queued",
-    "running": "Running",
-    "succeeded": "Succeeded",
-    "failed": "Failed",
-    "stopped": "Stopped",
-    "cancelled": "Cancelled",
-    "interrupted": "Interrupted",
-}
-KIND_LABELS = {
-    "sync": "Sync",
-    "retry": "Retry of failed items",
-    "suspend": "Suspend chosen orphans",
-    "user": "One user, on demand",
-}
-ACTION_HINTS = {
-    "create": "new in Workato",
-    "update": "values changed",
-    "suspend": "active: false",
-    "reactivate": "active again",
-    "noop": "already right",
-    "orphan": "left alone",
-}
-# What a plan counted but does not send, as admins say it.
-UNSENT_LABELS = {NOOP: "unchanged", ORPHAN: "orphans left alone"}
-ACTION_LABELS = {**{action: action for action in WRITES}, NOOP: "unchanged", ORPHAN: "orphans"}
 ANNOUNCE_STEP = 25  # the status line speaks again when the percent crosses a step
 
 
 @bp.app_context_processor
 def labels() -> dict:
     return {
-        "run_status_labels": STATUS_LABELS,
-        "run_kind_labels": KIND_LABELS,
-        "action_hints": ACTION_HINTS,
-        "action_labels": ACTION_LABELS,
+        "run_status_labels": display.STATUS_LABELS,
+        "run_kind_labels": display.KIND_LABELS,
+        "action_hints": display.ACTION_HINTS,
+        "action_labels": display.ACTION_LABELS,
         "actions": ACTIONS,
-        "redacted_request": service.redacted_request,
+        "redacted_request": reports.redacted_request,
         # A queued run waits for `flask sync worker`; with the thread executor it starts now.
         "sync_worker": current_app.extensions["dashboard.settings"].DASHBOARD_SYNC_EXECUTOR
         == "worker",
     }
-
-
-@bp.app_template_filter("pretty_json")
-def pretty_json(value: object) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-
-
-@bp.app_template_filter("duration")
-def duration(seconds: float | None) -> str:
-    """How long, as a person says it: "2 h 5 min", "3 min 20 s", "12 s"."""
-    if seconds is None:
-        return "—"
-    total = max(0, round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
-
-
-@bp.app_template_filter("writes_summary")
-def writes_summary(counts: dict[str, int]) -> str:
-    """The writes a plan counted, zeros left out: "create 13 · update 11"."""
-    return " · ".join(f"{a} {counts[a]}" for a in WRITES if counts.get(a)) or "none"
-
-
-@bp.app_template_filter("unsent_summary")
-def unsent_summary(counts: dict[str, int]) -> str:
-    """What a plan counted and does not send: "unchanged 259 · orphans left alone 14"."""
-    return " · ".join(f"{label} {counts[a]}" for a, label in UNSENT_LABELS.items() if counts.get(a))
-
-
-@bp.app_template_filter("time_left")
-def time_left(seconds: float) -> str:
-    return "a few seconds" if seconds < 10 else f"about {duration(seconds)}"
 
 
 # --- what the templates show -----------------------------------------------------------
@@ -128,7 +63,7 @@ class Tracked:
     """A run with what its progress card shows."""
 
     run: Run
-    progress: service.Progress
+    progress: reports.Progress
     failed: list[dict]  # the first failed items of a finished run
     can_resume: bool
 
@@ -138,17 +73,17 @@ class Tracked:
         percent crosses a step, so a screen reader is not told every second."""
         percent = self.progress.percent
         step = 100 if percent == 100 else percent // ANNOUNCE_STEP * ANNOUNCE_STEP
-        status = STATUS_LABELS.get(self.run.status, self.run.status).lower()
+        status = display.STATUS_LABELS.get(self.run.status, self.run.status).lower()
         if self.run.is_active:
             return f"Run {self.run.id} {status}: {step}% done."
         return f"Run {self.run.id} {status}: {self.progress.done} of {self.progress.total} done."
 
 
 def _tracked(run: Run) -> Tracked:
-    progress = service.progress(run)
+    progress = reports.progress(run)
     failed = []
     if not run.is_active and progress.failed:
-        failed = service.run_json(run, failed_limit=FAILED_SHOWN)["failed"]
+        failed = reports.run_json(run, failed_limit=FAILED_SHOWN)["failed"]
     return Tracked(run, progress, failed, service.can_resume(run, progress.pending))
 
 
@@ -186,13 +121,13 @@ def _state(**extra) -> dict:
         **extra,
     }
     if preview is not None:
-        items = service.preview_items(preview, PREVIEW_ITEMS)
+        items = reports.preview_items(preview, PREVIEW_ITEMS)
         keys = [item.key for item in items]
         context.update(
             items=items,
             more=max(0, preview.total - len(items)),
-            orphans=service.orphans(),
-            guard=service.guard(preview),
+            orphans=reports.orphans(),
+            guard=guard.guard(preview),
             dangers=people.dangers(keys),
             people_ids=people.ids(keys),
         )
@@ -203,13 +138,12 @@ def _state(**extra) -> dict:
 
 def _answer(message: str | None = None, category: str = "success", status: int = 200, **extra):
     """After a change: #sync-state afresh (htmx) or back to the page (a plain form)."""
-    if is_htmx():
+
+    def state():
         messages = [(category, message)] if message else []
-        body = render_template("sync/_state.html", oob_messages=messages, **_state(**extra))
-        return body, status
-    if message:
-        flash(message, category)
-    return redirect(url_for(".page"), 303)
+        return render_template("sync/_state.html", oob_messages=messages, **_state(**extra)), status
+
+    return answer(state, url_for(".page"), message, category)
 
 
 def _joined(exc: service.AlreadyRunning) -> str:
@@ -285,10 +219,10 @@ def _change_run(run_id: int, change, done: str):
         return _refused(_joined(exc), 409)
     except (service.Refused, service.NotReady) as exc:
         return _refused(str(exc), 409)
-    if is_htmx():
-        return _card(run)
-    flash(done if run.is_active else run.message or done, "success")  # a queued run just ends
-    return redirect(url_for(".page"), 303)
+    # A queued run just ends: its message says so.
+    return answer(
+        lambda: _card(run), url_for(".page"), done if run.is_active else run.message or done
+    )
 
 
 @bp.post("/runs/<int:run_id>/retry")
@@ -301,15 +235,11 @@ def retry(run_id: int):
         return _refused(_joined(exc), 409)
     except (service.Refused, service.NotReady) as exc:
         return _refused(str(exc), 409)
-    flash(f"Retrying {run.total} failed items as run {run.id}.", "success")
-    return redirect(url_for(".page"), 303)
+    return back(url_for(".page"), f"Retrying {run.total} failed items as run {run.id}.")
 
 
 def _refused(message: str, status: int):
-    if is_htmx():
-        return error_page("Not done", message, status)
-    flash(message, "error")
-    return redirect(url_for(".page"), 303)
+    return refused(message, status, url_for(".page"))
 
 
 @bp.get("/runs/<int:run_id>")

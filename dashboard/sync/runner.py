@@ -15,13 +15,14 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 
-from flask import current_app
+from flask import Flask, current_app
 
 from dashboard import audit
 from dashboard.connections import errors
@@ -59,7 +60,7 @@ WAIT_FOR_PERSON_SECONDS = 30.0
 DEFERRED_RETRY_SECONDS = 0.1
 
 log = logging.getLogger(__name__)
-__all__ = ["LostRun", "Pending", "executor_for", "owner_id", "process"]
+__all__ = ["LostRun", "Pending", "executor_for", "launch", "owner_id", "process"]
 
 
 def owner_id() -> str:
@@ -81,6 +82,30 @@ def executor_for(client, pace: Pace, **options) -> Executor:
         backoff_base=settings.DASHBOARD_SYNC_BACKOFF_SECONDS,
         **options,
     )
+
+
+def launch(run_id: int) -> None:
+    """The embedded executor: a thread of this process works the run. With
+    DASHBOARD_SYNC_EXECUTOR=worker, `flask sync worker` picks it up instead."""
+    if _settings().DASHBOARD_SYNC_EXECUTOR != "thread":
+        return
+    app = current_app._get_current_object()
+    thread = threading.Thread(
+        target=_work_in_thread, args=(app, run_id), name=f"sync-run-{run_id}", daemon=True
+    )
+    app.extensions.setdefault("dashboard.sync_threads", []).append(thread)
+    thread.start()
+
+
+def _work_in_thread(app: Flask, run_id: int) -> None:
+    with app.app_context():
+        try:
+            process(run_id)
+        except Exception:
+            # The run's heartbeat stops: it shows as interrupted and can be resumed.
+            log.exception("sync run %s stopped on an unexpected error", run_id)
+        finally:
+            db.session.remove()
 
 
 def process(run_id: int, owner: str | None = None) -> Run | None:

@@ -1,43 +1,35 @@
-"""The sync as pages and commands use it: preview a plan, apply it (once, past the
-suspension guard), follow, cancel, resume or retry a run, suspend chosen orphans.
+"""The sync's verbs as pages and commands use them: preview a plan, apply it (once, past the
+suspension guard), cancel, resume or retry a run, suspend chosen orphans, start a one-user
+write.
 
 Planning reads both sides and records what it found in `people`; applying queues the
 plan's run, which the in-process thread or a `flask sync worker` then carries out
-(runner.process). Views and commands stay thin: they call these and show the result.
+(runner.launch, runner.process). Views and commands stay thin: they call these and show the
+result; how a run is going is read through sync.reports, whether the sync can act through
+sync.readiness.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import threading
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import delete, func, insert, select
 
 from dashboard import audit
 from dashboard.connections import errors
-from dashboard.connections import service as connections
-from dashboard.connections.clients import client_for
-from dashboard.connections.models import ONELOGIN, SCIM
-from dashboard.connections.vault import SecretUnreadable
 from dashboard.extensions import db
 from dashboard.person import Person
 from dashboard.setup import service as setup
-from dashboard.setup import template as scim_template
 from dashboard.sync import freshness, people, planner, runner, runs, sources
+from dashboard.sync.guard import NeedsConfirmation, guard
 from dashboard.sync.models import (
     CANCELLED,
     INTERRUPTED,
     ITEM_FAILED,
     ITEM_PENDING,
     ITEM_RUNNING,
-    ITEM_SUCCEEDED,
-    ITEM_SUPERSEDED,
     ONE_USER,
     PLANNED,
     QUEUED,
@@ -48,7 +40,15 @@ from dashboard.sync.models import (
     Item,
     Run,
 )
-from dashboard.sync.planner import ACTIONS, ORPHANED, SUSPEND, SUSPENDED, WRITES, Plan
+from dashboard.sync.planner import ACTIONS, ORPHANED, SUSPEND, SUSPENDED, Plan
+from dashboard.sync.readiness import (
+    AlreadyDone,
+    NotReady,
+    Refused,
+    clients,
+    require_scim_enabled,
+    scim_json_template,
+)
 from dashboard.sync.render import TemplateError
 from dashboard.sync.runs import AlreadyRunning
 from dashboard.timeutil import utcnow
@@ -56,30 +56,8 @@ from dashboard.timeutil import utcnow
 log = logging.getLogger(__name__)
 PLAN_TTL = timedelta(minutes=30)  # an older preview is planned again before it is applied
 RESUMABLE = (INTERRUPTED, CANCELLED, STOPPED)
-DONE = (ITEM_SUCCEEDED, ITEM_FAILED, ITEM_SUPERSEDED)  # item statuses that need nothing more
 
 __all__ = ["AlreadyDone", "AlreadyRunning", "NeedsConfirmation", "NotReady", "Refused"]
-
-
-class NotReady(Exception):
-    """Something the sync needs is missing or failing; the message says what to do."""
-
-
-class Refused(Exception):
-    """The request is understood but not done as asked (exit code 3 on the command line)."""
-
-
-class AlreadyDone(Exception):
-    """Nothing to send: what was asked is already so (exit code 0)."""
-
-
-class NeedsConfirmation(Refused):
-    def __init__(self, suspensions: int, limit: str) -> None:
-        super().__init__(
-            f"This plan suspends {suspensions} users in Workato, more than {limit}. "
-            f"Confirm by entering {suspensions}, or review the plan first."
-        )
-        self.suspensions = suspensions
 
 
 def _settings():
@@ -143,59 +121,6 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
     return run, plan
 
 
-def clients():
-    """The OneLogin and SCIM clients, and the Workato app's id; NotReady when missing."""
-    if connections.get(ONELOGIN) is None or connections.get(SCIM) is None:
-        raise NotReady("Save the OneLogin and Workato SCIM connections on Connections first.")
-    onelogin, app_id = onelogin_client()
-    return onelogin, scim_client(), app_id
-
-
-def onelogin_client():
-    """The OneLogin client alone (role fields and access live there), and the app's id."""
-    onelogin = connections.get(ONELOGIN)
-    if onelogin is None:
-        raise NotReady("Save the OneLogin connection on Connections first.")
-    if not onelogin.app_id:
-        raise NotReady("Save the Workato app's id in OneLogin on Connections first.")
-    try:
-        return client_for(onelogin), onelogin.app_id
-    except SecretUnreadable as exc:
-        raise NotReady(f"{exc} Save the secret again on Connections.") from None
-
-
-def scim_client():
-    """The SCIM client alone (acting in Workato while OneLogin is unreachable)."""
-    scim = connections.get(SCIM)
-    if scim is None:
-        raise NotReady("Save the Workato SCIM connection on Connections first.")
-    try:
-        return client_for(scim)
-    except SecretUnreadable as exc:
-        raise NotReady(f"{exc} Save the secret again on Connections.") from None
-
-
-def scim_json_template() -> dict[str, Any]:
-    """The stored SCIM JSON template (or the default one), parsed; NotReady when unusable."""
-    stored = setup.current_template()
-    body = stored.body if stored else scim_template.default_template(setup.role_fields())
-    try:
-        return scim_template.parse(body)
-    except scim_template.TemplateUnreadable as exc:
-        raise NotReady(f"The stored SCIM template cannot be used: {exc}") from None
-
-
-def unrendered_role_fields() -> list[str]:
-    """The role fields the SCIM template does not send: values there never reach Workato
-    (the checklist's "SCIM JSON template" item says how to add them)."""
-    try:
-        block = scim_json_template().get(planner.WORKATO_ROLE)
-    except NotReady:
-        return []  # the template is unusable: the checklist and the sync say so already
-    sent = set(block) if isinstance(block, dict) else set()
-    return [f for f in setup.role_fields() if f not in sent]
-
-
 def _forget_previews() -> None:
     """Only the newest preview can be applied; older ones go, with their items. The runs
     first, each only while still a preview: an Apply that queued one meanwhile keeps it
@@ -213,37 +138,6 @@ def _add_items(run: Run, decisions: list[planner.Decision]) -> None:
     for start in range(0, len(decisions), 1000):
         rows = [Item.row(run.id, d) for d in decisions[start : start + 1000]]
         db.session.execute(insert(Item.__table__), rows)
-
-
-def preview_items(run: Run, limit: int, offset: int = 0) -> list[Item]:
-    query = select(Item).where(Item.run_id == run.id).order_by(Item.action, Item.key)
-    return list(db.session.scalars(query.limit(limit).offset(offset)))
-
-
-def orphans(limit: int = 200) -> list[Person]:
-    query = select(Person).where(Person.state == ORPHANED).order_by(Person.orphan_kind, Person.key)
-    return list(db.session.scalars(query.limit(limit)))
-
-
-# --- the suspension guard --------------------------------------------------------------
-
-
-def guard(run: Run) -> tuple[int, str] | None:
-    """(planned suspensions, the limit passed) when the plan needs a second confirmation:
-    it suspends more than DASHBOARD_SYNC_SUSPEND_GUARD_COUNT users, or more than
-    DASHBOARD_SYNC_SUSPEND_GUARD_SHARE of the active Workato users."""
-    settings = _settings()
-    suspensions = run.counts.get(SUSPEND, 0)
-    count = settings.DASHBOARD_SYNC_SUSPEND_GUARD_COUNT
-    if suspensions > count:
-        return suspensions, f"the {count} users allowed without it"
-    active = db.session.scalar(
-        select(func.count()).select_from(Person).where(Person.workato_active.is_(True))
-    )
-    share = settings.DASHBOARD_SYNC_SUSPEND_GUARD_SHARE
-    if suspensions > math.floor(share * active):
-        return suspensions, f"{share:.0%} of the {active} active Workato users"
-    return None
 
 
 # --- running ---------------------------------------------------------------------------
@@ -316,42 +210,12 @@ def preview_is_stale(preview: Run) -> str | None:
     )
 
 
-def require_scim_enabled() -> None:
-    scim = connections.get(SCIM)
-    if scim is not None and not scim.enabled:
-        raise Refused("SCIM is disabled on Connections: re-enable it before running a sync.")
-
-
 def _unfinished(run: Run) -> int:
     return db.session.scalar(
         select(func.count())
         .select_from(Item)
         .where(Item.run_id == run.id, Item.status.in_((ITEM_PENDING, ITEM_RUNNING)))
     )
-
-
-def launch(run_id: int) -> None:
-    """The embedded executor: a thread of this process works the run. With
-    DASHBOARD_SYNC_EXECUTOR=worker, `flask sync worker` picks it up instead."""
-    if _settings().DASHBOARD_SYNC_EXECUTOR != "thread":
-        return
-    app = current_app._get_current_object()
-    thread = threading.Thread(
-        target=_work_in_thread, args=(app, run_id), name=f"sync-run-{run_id}", daemon=True
-    )
-    app.extensions.setdefault("dashboard.sync_threads", []).append(thread)
-    thread.start()
-
-
-def _work_in_thread(app: Flask, run_id: int) -> None:
-    with app.app_context():
-        try:
-            runner.process(run_id)
-        except Exception:
-            # The run's heartbeat stops: it shows as interrupted and can be resumed.
-            log.exception("sync run %s stopped on an unexpected error", run_id)
-        finally:
-            db.session.remove()
 
 
 def current_active() -> Run | None:
@@ -571,104 +435,5 @@ def _queue(run: Run, actor: str, from_status: str, action: str, details: dict, s
     audit.record(action, actor=actor, outcome="success", source="sync", details=details)
     db.session.commit()
     if start:
-        launch(run_id)
+        runner.launch(run_id)
     return runs.get(run_id)
-
-
-# --- following a run -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Progress:
-    run: Run
-    total: int
-    done: int
-    succeeded: int
-    failed: int
-    superseded: int  # left unsent: a one-user write for the person took their place
-    pending: int
-    by_action: dict[str, tuple[int, int]]  # action -> (done, total)
-    rate: float | None  # items a second
-    seconds_left: float | None
-
-    @property
-    def percent(self) -> int:
-        return 100 if not self.total else math.floor(100 * self.done / self.total)
-
-
-def progress(run: Run) -> Progress:
-    counts = runs.item_counts(run.id)
-    by_action: dict[str, tuple[int, int]] = {}
-    for action in WRITES:
-        total = sum(n for (a, _), n in counts.items() if a == action)
-        done = sum(n for (a, s), n in counts.items() if a == action and s in DONE)
-        if total:
-            by_action[action] = (done, total)
-    succeeded = sum(n for (_, s), n in counts.items() if s == ITEM_SUCCEEDED)
-    failed = sum(n for (_, s), n in counts.items() if s == ITEM_FAILED)
-    superseded = sum(n for (_, s), n in counts.items() if s == ITEM_SUPERSEDED)
-    total = sum(counts.values())
-    done = succeeded + failed + superseded
-    rate = seconds_left = None
-    if run.started_at and run.is_active:
-        elapsed = (utcnow() - run.started_at).total_seconds()
-        recent = runs.finished_items(run.id, run.started_at)
-        if elapsed > 0 and recent:
-            rate = recent / elapsed
-            seconds_left = (total - done) / rate
-    return Progress(
-        run, total, done, succeeded, failed, superseded, total - done, by_action, rate, seconds_left
-    )
-
-
-def run_json(run: Run, failed_limit: int = 1000) -> dict[str, Any]:
-    """DESIGN.md §6: {"id", "status", "counts", "failed": [...]}, and a little more."""
-    state = progress(run)
-    failed = db.session.scalars(
-        select(Item)
-        .where(Item.run_id == run.id, Item.status == ITEM_FAILED)
-        .order_by(Item.id)
-        .limit(failed_limit)
-    )
-    return {
-        "id": run.id,
-        "kind": run.kind,
-        "status": run.status,
-        "counts": {a: run.counts.get(a, 0) for a in ACTIONS},
-        "total": state.total,
-        "succeeded": state.succeeded,
-        "pending": state.pending,
-        "failed": [
-            {
-                "user_name": i.user_name,
-                "action": i.action,
-                "http_status": i.http_status,
-                "error": i.error,
-            }
-            for i in failed
-        ],
-        "message": run.message,
-        "note": run.note,  # what Apply re-read in OneLogin since the preview
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }
-
-
-def plan_json(plan: Plan) -> dict[str, Any]:
-    """DESIGN.md §6: all six counts; the items are every decision but the no-ops."""
-    return {
-        "counts": plan.counts,
-        "items": [d.as_json() for d in plan.decisions if d.action != planner.NOOP],
-    }
-
-
-def redacted_request(item: Item) -> str:
-    """The request as sent, for display: the token is never stored, so only the header
-    placeholder is added."""
-    if not item.request:
-        return ""
-    body = json.dumps(item.request.get("body"), indent=2, sort_keys=True)
-    return (
-        f"{item.request.get('method')} {item.request.get('path')}\n"
-        "Authorization: Bearer [redacted]\nContent-Type: application/scim+json\n\n" + body
-    )

@@ -20,8 +20,7 @@ from dashboard import audit
 from dashboard.connections import errors
 from dashboard.extensions import db
 from dashboard.person import Person
-from dashboard.sync import one_user
-from dashboard.sync import service as sync
+from dashboard.sync import one_user, readiness
 
 REMOVE_APP, DEACTIVATE, DELETE = METHODS = ("remove_app", "deactivate", "delete")
 SUSPENDED = 2  # OneLogin's user status
@@ -67,7 +66,7 @@ def find(text: str) -> tuple[list[Candidate], list[dict]]:
     text = text.strip().replace("*", "")
     if len(text) < 2:
         return [], []
-    onelogin, app_id = sync.onelogin_client()
+    onelogin, app_id = readiness.onelogin_client()
     found: dict[int, Candidate] = {}
     try:
         with onelogin:
@@ -93,7 +92,7 @@ def find(text: str) -> tuple[list[Candidate], list[dict]]:
 def grant(onelogin_id: int, role_id: int, actor: str) -> Done:
     """Add the user to a role that grants the app, then provision them now. Raises
     AccessRefused (audited) when the role does not grant the app or OneLogin fails."""
-    onelogin, app_id = sync.onelogin_client()
+    onelogin, app_id = readiness.onelogin_client()
     who = str(onelogin_id)  # until OneLogin says who this is
     try:
         with onelogin:
@@ -132,7 +131,7 @@ def deprovision(person: Person, method: str, actor: str, typed_email: str = "") 
         )
     if method == DELETE and typed_email.strip().casefold() != who.casefold():
         raise refuse(f"Type {who} to confirm deleting them in OneLogin.")
-    onelogin, app_id = sync.onelogin_client()
+    onelogin, app_id = readiness.onelogin_client()
     removed: list[str] = []  # roles already left when a later change fails
     try:
         with onelogin:
@@ -184,7 +183,7 @@ def _remove(
 def _reconcile(done: Done, who: str, actor: str, known: tuple[int, str] | None) -> Done:
     try:
         done.result = one_user.provision(who, actor, known=known)
-    except (sync.NotReady, sync.Refused) as exc:
+    except (readiness.NotReady, readiness.Refused) as exc:
         done.workato = f"Workato was not reconciled: {exc} The next sync will do it."
     return done
 

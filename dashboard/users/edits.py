@@ -19,7 +19,7 @@ from dashboard.connections import errors
 from dashboard.connections.scim_models import WORKATO_ROLE
 from dashboard.extensions import db
 from dashboard.person import Person
-from dashboard.sync import one_user
+from dashboard.sync import one_user, readiness
 from dashboard.sync import service as sync
 from dashboard.sync.planner import DRIFT, IN_SYNC
 from dashboard.timeutil import utcnow
@@ -87,7 +87,7 @@ def edit(
 
     outcomes: list[Outcome] = []
     stop: str | None = None
-    unrendered = sync.unrendered_role_fields()
+    unrendered = readiness.unrendered_role_fields()
     with onelogin:
         for batch in _batches(people, READ_BATCH):
             if stop is None:
@@ -136,8 +136,8 @@ def ready(people: list[Person], actor: str):
         _refused(people, actor, {"error": message})
         raise EditRefused(message)
     try:
-        onelogin, _app_id = sync.onelogin_client()
-    except sync.NotReady as exc:
+        onelogin, _app_id = readiness.onelogin_client()
+    except readiness.NotReady as exc:
         _refused(people, actor, {"error": str(exc)})
         raise EditRefused(str(exc)) from None
     return onelogin
@@ -267,7 +267,7 @@ def _push(person: Person, outcome: Outcome, actor: str) -> None:
     saved = "Saved in OneLogin" if outcome.changes else "OneLogin already held these values"
     try:
         result = one_user.provision(person.email or person.user_name, actor)
-    except (sync.NotReady, sync.Refused) as exc:
+    except (readiness.NotReady, readiness.Refused) as exc:
         outcome.workato = f"not sent: {exc}"
         outcome.message = f"{saved}, but not sent to Workato: {exc}"
         return

@@ -15,8 +15,7 @@ from dashboard.connections.clients import ONE_TRY, client_for
 from dashboard.connections.models import WORKATO_API
 from dashboard.connections.vault import SecretUnreadable
 from dashboard.person import Person
-from dashboard.sync import compare
-from dashboard.sync import service as sync
+from dashboard.sync import compare, readiness
 from dashboard.sync.render import TemplateError, render
 from dashboard.timeutil import utcnow
 
@@ -57,17 +56,17 @@ class Live:
 
 
 def read(person: Person, role_fields: list[str]) -> Live:
-    live = Live(read_at=utcnow(), unrendered=sync.unrendered_role_fields())
+    live = Live(read_at=utcnow(), unrendered=readiness.unrendered_role_fields())
     try:
-        onelogin, scim, app_id = sync.clients()
-    except sync.NotReady as exc:
+        onelogin, scim, app_id = readiness.clients()
+    except readiness.NotReady as exc:
         live.onelogin_problem = live.workato_problem = str(exc)
         return live
     desired = None
     with onelogin:
         try:
             desired = _onelogin_side(live, onelogin, app_id, person, role_fields)
-        except (errors.ConnectionProblem, TemplateError, sync.NotReady) as problem:
+        except (errors.ConnectionProblem, TemplateError, readiness.NotReady) as problem:
             live.onelogin_problem = str(problem)
     with scim:
         try:
@@ -114,7 +113,7 @@ def _onelogin_side(live: Live, onelogin, app_id: int, person: Person, role_field
     held = set(user.get("role_ids") or [])
     live.granting_roles = [r["name"] for r in onelogin.app_roles(app_id) if r["id"] in held]
     parameters = dict(onelogin.app(app_id).get("parameters") or {})
-    return render(sync.scim_json_template(), user, parameters)
+    return render(readiness.scim_json_template(), user, parameters)
 
 
 def _member(live: Live, person: Person) -> None:

@@ -17,7 +17,7 @@ from flask import (
 from flask_login import current_user
 
 from dashboard.extensions import db
-from dashboard.htmx import error_page, is_htmx
+from dashboard.htmx import back, error_page, is_htmx
 from dashboard.person import Person
 from dashboard.timeutil import utcnow
 from dashboard.users import edits, role_csv, roles, service
@@ -72,7 +72,7 @@ def save(person_id: int):
         )
     except roles.RoleRefused as refused:
         if not is_htmx():
-            return _back(person_id, " ".join(refused.problems.values()), "error")
+            return back(_to_person(person_id), " ".join(refused.problems.values()), "error")
         # The values the form first showed stay what changes are measured against.
         stored = role_form_context(person)["values"]
         shown = {f: stored.get(f) or "" if v is None else v for f, v in shown.items()}
@@ -82,15 +82,14 @@ def save(person_id: int):
     except edits.EditRefused as exc:
         return error_page("Not saved", str(exc), 409)
     if not is_htmx():
-        return _back(person_id, outcome.message, "success" if outcome.ok else "error")
+        return back(_to_person(person_id), outcome.message, "success" if outcome.ok else "error")
     db.session.expire_all()  # the row was rewritten by the edit (and the push)
     return _render(person_or_404(person_id), outcome=outcome, known=known)
 
 
-def _back(person_id: int, message: str, category: str):
-    """Without JavaScript a form posts, flashes and goes back to the user's page (303)."""
-    flash(message, category)
-    return redirect(url_for("users.person", person_id=person_id), 303)
+def _to_person(person_id: int) -> str:
+    """Without JavaScript a form posts and goes back to the user's page."""
+    return url_for("users.person", person_id=person_id)
 
 
 @bp.post("/bulk")

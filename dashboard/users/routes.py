@@ -3,46 +3,26 @@ detail with provisioning on demand. Reads come from the database only."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 
 from dashboard import audit
 from dashboard.extensions import db
-from dashboard.htmx import error_page, is_htmx
+from dashboard.htmx import error_page, refused, render
 from dashboard.person import Person
-from dashboard.sync import one_user
-from dashboard.sync import service as sync
+from dashboard.sync import one_user, readiness
 from dashboard.sync.planner import ORPHANED, STATES
 from dashboard.timeutil import utcnow
-from dashboard.users import access, edits, live, roles, service
+from dashboard.users import access, display, edits, live, roles, service
 
 bp = Blueprint("users", __name__, url_prefix="/users")
-
-STATE_LABELS = {
-    "in_sync": "In sync",
-    "drift": "Drift",
-    "not_provisioned": "Not provisioned",
-    "suspended": "Suspended",
-    "pending": "Pending",
-    "failed": "Failed",
-    "orphaned": "Orphaned",
-}
-# OneLogin user statuses (DESIGN.md §2).
-ONELOGIN_STATUS = {
-    0: "Unactivated",
-    1: "Active",
-    2: "Suspended",
-    3: "Locked",
-    4: "Password expired",
-    5: "Awaiting password reset",
-    7: "Password pending",
-    8: "Security questions required",
-}
+for _name, _filter in display.FILTERS.items():
+    bp.add_app_template_filter(_filter, _name)
 
 
 @bp.app_context_processor
 def labels() -> dict:
-    return {"state_labels": STATE_LABELS, "onelogin_status": ONELOGIN_STATUS}
+    return {"state_labels": display.STATE_LABELS, "onelogin_status": display.ONELOGIN_STATUS}
 
 
 @bp.get("")
@@ -56,16 +36,17 @@ def users():
         "known": roles.catalog(remote=False),
         "section": "users",
     }
-    if is_htmx():
-        return render_template("users/_people.html", **context)
-    return render_template(
+    return render(
         "users/users.html",
-        counts=service.state_counts(),
-        attention=service.needing_attention(),
-        read_at=service.read_at(),
-        today=utcnow().date(),
-        roles=service.roles(),
-        states=STATES,
+        partial="users/_people.html",
+        page_only=lambda: {
+            "counts": service.state_counts(),
+            "attention": service.needing_attention(),
+            "read_at": service.read_at(),
+            "today": utcnow().date(),
+            "roles": service.roles(),
+            "states": STATES,
+        },
         **context,
     )
 
@@ -86,7 +67,7 @@ def role_form_context(person: Person) -> dict:
         "values": {f: (person.roles or {}).get(f) for f in fields},
         "problems": {},
         "shown": None,
-        "unrendered": sync.unrendered_role_fields(),
+        "unrendered": readiness.unrendered_role_fields(),
         "place": "page",
     }
 
@@ -106,10 +87,9 @@ def person_context(person: Person, **extra) -> dict:
 def _show(person_id: int, **extra):
     """The person's page (or, for htmx, its body) after an action, with its outcome."""
     person = person_or_404(person_id)
-    context = person_context(person, **extra)
-    if is_htmx():
-        return render_template("users/_person.html", **context)
-    return render_template("users/person.html", **context)
+    return render(
+        "users/person.html", partial="users/_person.html", **person_context(person, **extra)
+    )
 
 
 @bp.get("/<int:person_id>")
@@ -137,8 +117,8 @@ def provision(person_id: int):
             current_user.actor,
             known=(person.onelogin_id, person.user_name) if person.onelogin_id else None,
         )
-    except (sync.NotReady, sync.Refused) as exc:
-        return _refused(person, str(exc), 409)
+    except (readiness.NotReady, readiness.Refused) as exc:
+        return refused(str(exc), 409, url_for(".person", person_id=person.id))
     return _show(person_id, result=result, result_title="Provision now")
 
 
@@ -152,8 +132,8 @@ def set_workato_active(person_id: int):
         return _unconfirmed(person, "workato.reactivate" if active else "workato.suspend")
     try:
         result = one_user.set_active(person.user_name, person.key, active, current_user.actor)
-    except (sync.NotReady, sync.Refused) as exc:
-        return _refused(person, str(exc), 409)
+    except (readiness.NotReady, readiness.Refused) as exc:
+        return refused(str(exc), 409, url_for(".person", person_id=person.id))
     title = "Reactivate in Workato" if active else "Suspend in Workato"
     return _show(person_id, result=result, result_title=title)
 
@@ -171,9 +151,9 @@ def deprovision(person_id: int):
             person, method, current_user.actor, request.form.get("typed_email", "")
         )
     except access.AccessRefused as exc:
-        return _refused(person, str(exc), exc.status)
-    except sync.NotReady as exc:
-        return _refused(person, str(exc), 409)
+        return refused(str(exc), exc.status, url_for(".person", person_id=person.id))
+    except readiness.NotReady as exc:
+        return refused(str(exc), 409, url_for(".person", person_id=person.id))
     title = {
         access.REMOVE_APP: "Remove app access",
         access.DEACTIVATE: "Deactivate in OneLogin",
@@ -189,11 +169,9 @@ def grant_page():
     context: dict = {"q": q, "section": "users", "candidates": [], "roles": [], "problem": None}
     try:
         context["candidates"], context["roles"] = access.find(q)
-    except (access.AccessRefused, sync.NotReady) as exc:
+    except (access.AccessRefused, readiness.NotReady) as exc:
         context["problem"] = str(exc)
-    if is_htmx():
-        return render_template("users/_candidates.html", **context)
-    return render_template("users/grant.html", **context)
+    return render("users/grant.html", partial="users/_candidates.html", **context)
 
 
 @bp.post("/grant")
@@ -207,7 +185,7 @@ def grant():
         done = access.grant(onelogin_id, role_id, current_user.actor)
     except access.AccessRefused as exc:
         return error_page("Not done", str(exc), exc.status)
-    except sync.NotReady as exc:
+    except readiness.NotReady as exc:
         return error_page("Not done", str(exc), 409)
     target = service.by_onelogin_id(onelogin_id)
     if target is None:
@@ -234,37 +212,4 @@ def _unconfirmed(person: Person, action: str):
         details={"error": message},
     )
     db.session.commit()
-    return _refused(person, message, 400)
-
-
-def _refused(person: Person, message: str, status: int):
-    if is_htmx():
-        return error_page("Not done", message, status)
-    flash(message, "error")
-    return redirect(url_for(".person", person_id=person.id), 303)
-
-
-@bp.app_template_filter("role_label")
-def role_label(field: str) -> str:
-    """A role field's short label in a table: its environment, or the field's own name."""
-    return {"workato_role": "role", "workato_role_test": "test", "workato_role_prod": "prod"}.get(
-        field, field
-    )
-
-
-@bp.app_template_filter("scim_path")
-def scim_path(path: str) -> str:
-    """A SCIM attribute path as admins know it: an extension's attribute by its own name."""
-    return path.rsplit(":", 1)[-1] if path.startswith("urn:") else path
-
-
-@bp.app_template_filter("scim_value")
-def scim_value(value: object) -> str:
-    """One side of a change, readable: not set, true/false, the addresses of a list."""
-    if value is None or value == [] or value == "":
-        return "(not set)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ", ".join(str(v.get("value", v)) if isinstance(v, dict) else str(v) for v in value)
-    return str(value)
+    return refused(message, 400, url_for(".person", person_id=person.id))
