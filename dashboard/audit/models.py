@@ -82,6 +82,27 @@ class AuditCheckpoint(db.Model):
     signature: Mapped[str] = mapped_column(String(64))
 
 
+class AuditDigest(db.Model):
+    """The chain's head signed with the installation's Ed25519 key (dashboard.audit.digests):
+    where the chain stood (`seq`, `head_hash`) at `signed_at`, chained to the digest before
+    by `prev_digest_hash`. Written only by dashboard.audit.digests.sign."""
+
+    __tablename__ = "audit_digests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int]  # its place in the digests' chain, from 1
+    seq: Mapped[int]  # the head's seq (0: nothing written yet)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    prev_digest_hash: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(16))  # hourly, run, prune or command
+    key_id: Mapped[str] = mapped_column(String(64))  # SHA-256 of the raw public key
+    digest_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the signed message
+    signature: Mapped[str] = mapped_column(String(128))  # Ed25519, hex
+
+    __table_args__ = (UniqueConstraint("number", name="uq_audit_digests_number"),)
+
+
 class AuditImport(db.Model):
     """How far the import from one source (onelogin, workato) has read: the newest time seen,
     where the next import starts."""
