@@ -407,7 +407,7 @@ def test_admin_fixes_every_seeded_role_problem_inline_and_the_checklist_turns_gr
 def expect_removal_in_the_timeline(page: Page) -> None:
     timeline = page.locator("section", has=page.get_by_role("heading", name="Timeline"))
     what = timeline.locator("tbody tr td:nth-child(3)")
-    expect(what).to_have_text(["sync.user", "access.remove_app"])
+    expect(what).to_have_text(["sync.user", "sync.suspend", "access.remove_app"])
     expect(timeline.locator("tr", has_text="access.remove_app")).to_contain_text(
         "roles: Workato Users"
     )
