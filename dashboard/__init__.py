@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, instance_path: str | None = Non
     app.extensions["dashboard.settings"] = settings
     setup_config(app, settings)
     setup_database(app, settings)
+    setup_audit(app, settings)
     setup_vault(app, settings)
     setup_saml(app, settings)
     setup_sessions(app)
@@ -119,6 +120,15 @@ def setup_database(app: Flask, settings: Settings) -> None:
     if url.startswith("sqlite"):
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_write_ahead_log)
+
+
+def setup_audit(app: Flask, settings: Settings) -> None:
+    """The audit trail's signing key and digest folder (dashboard.audit.digests)."""
+    from dashboard.audit import digests
+
+    digests.setup(
+        app, settings.DASHBOARD_AUDIT_SIGNING_KEY_FILE, settings.DASHBOARD_AUDIT_DIGEST_DIR
+    )
 
 
 def _sqlite_write_ahead_log(connection, _record) -> None:

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     DASHBOARD_SYNC_LEASE_SECONDS: int = Field(default=60, ge=5)
     DASHBOARD_SYNC_PAGE_SIZE: int = Field(default=100, ge=1, le=1000)
     DASHBOARD_AUDIT_RETENTION_DAYS: int = Field(default=0, ge=0)  # 0: keep every entry
+    # The Ed25519 key that signs the audit digests (unset: made in the instance folder), and
+    # a folder each digest is also appended to (dashboard.audit.digests).
+    DASHBOARD_AUDIT_SIGNING_KEY_FILE: Path | None = None
+    DASHBOARD_AUDIT_DIGEST_DIR: Path | None = None
 
     SAML_IDP_METADATA_FILE: Path | None = None
     SAML_SP_BASE_URL: str | None = None

@@ -1,5 +1,8 @@
-"""The audit trail: one write path (`record`), read by the Audit page."""
+"""The audit trail: one write path (`record`), read by the Audit page; `sign_digest` signs
+where the chain stands (dashboard.audit.digests), for the moments that call for one (a sync
+run's end)."""
 
+from dashboard.audit.digests import sign as sign_digest
 from dashboard.audit.service import record
 
-__all__ = ["record"]
+__all__ = ["record", "sign_digest"]

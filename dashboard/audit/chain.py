@@ -99,12 +99,19 @@ def append(entry: AuditEntry) -> None:
     db.session.execute(update(head).where(head.c.id == HEAD).values(last_hash=entry.hash))
 
 
-def hold() -> None:
+def hold() -> tuple[int, str]:
     """Take the chain's head until the caller's transaction ends, appending nothing: for a
     writer whose entries depend on what is already there (an import skipping what another
-    import just added), which must look only once it holds the head."""
+    import just added, a digest signing the head), which must look only once it holds the
+    head. Returns the head: the last seq given and its hash."""
     head = AuditChain.__table__
-    db.session.execute(update(head).where(head.c.id == HEAD).values(seq=head.c.seq))
+    seq, last_hash = db.session.execute(
+        update(head)
+        .where(head.c.id == HEAD)
+        .values(seq=head.c.seq)
+        .returning(head.c.seq, head.c.last_hash)
+    ).one()
+    return seq, last_hash
 
 
 @dataclass
@@ -114,6 +121,8 @@ class Verdict:
     problem: str | None = None  # the first broken link, in words
     seq: int | None = None  # where it is
     entry_id: int | None = None
+    digests: int = 0  # signed digests checked (dashboard.audit.digests)
+    signed_up_to: int | None = None  # the newest digest's seq: entries after it are unsigned
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -122,6 +131,8 @@ class Verdict:
             "problem": self.problem,
             "seq": self.seq,
             "id": self.entry_id,
+            "digests": self.digests,
+            "signed_up_to": self.signed_up_to,
         }
 
 

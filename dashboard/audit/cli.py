@@ -6,8 +6,10 @@ are never held in memory. Its count goes to standard error, leaving standard out
 data. Exit codes: 0 when written (nothing matching is not a failure); 2 for wrong usage
 (an unknown format or source, a time that is not a date or an ISO 8601 date and time).
 
-`verify` exits 1 at the first broken link; `import` exits 1 when a source failed; `prune`
-without --yes exits 3 when something would be removed.
+`verify` exits 1 at the first broken link or digest that does not hold; `import` exits 1
+when a source failed; `prune` without --yes exits 3 when something would be removed.
+`digest` signs where the chain stands now; `public-key` prints the key that checks digests;
+`export --digests` writes every signed digest (dashboard.audit.digests).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from dashboard.audit import chain, export, retention, search
+from dashboard.audit import digests, export, retention, search
 from dashboard.commands import FAILED, OK, REFUSED, actor, finish, json_option
+from dashboard.extensions import db
 
-group = AppGroup("audit", help="The audit trail: verify, export, import and prune it.")
+group = AppGroup("audit", help="The audit trail: verify, sign, export, import and prune it.")
 
 FORMATS = {"csv": export.csv_lines, "jsonl": export.jsonl_lines}
 
@@ -42,9 +45,14 @@ def _time(*, end: bool):
     "--format",
     "format_",
     type=click.Choice(sorted(FORMATS)),
-    default="csv",
-    show_default=True,
-    help="CSV (details as a JSON cell) or JSON Lines (one object per entry).",
+    help="CSV (details as a JSON cell) or JSON Lines (one object per entry). [default: csv]",
+)
+@click.option(
+    "--digests",
+    "signed",
+    is_flag=True,
+    help="Write the signed digests instead (JSON Lines, every one, oldest first): check an "
+    "export's chain against them with the public key (flask audit public-key).",
 )
 @click.option(
     "--since",
@@ -60,10 +68,23 @@ def _time(*, end: bool):
 @click.option("--actor", default="", help="Who did it, exactly as recorded.")
 @click.option("--action", default="", help="An action (roles.edit) or a prefix (access.).")
 @click.option("--source", type=click.Choice(search.SOURCES), help="Where the entry came from.")
-def export_command(format_, since, until, user, actor, action, source):
+def export_command(format_, signed, since, until, user, actor, action, source):
     """Write the audit entries the filters match, oldest first, to standard output: what
     the Audit page shows for the same filters, every page of it. Columns: id, occurred_at
     (ISO 8601 UTC), actor, source, action, outcome, target_user, source_ip, details."""
+    if signed:
+        if format_ == "csv" or any((since, until, user, actor, action, source)):
+            raise click.UsageError(
+                "--digests writes every digest as JSON Lines: it takes no filter and no "
+                "--format csv."
+            )
+        written = 0
+        for line in digests.jsonl_lines():
+            written += 1
+            click.echo(line, nl=False)
+        click.echo(f"{written} digests written.", err=True)
+        return
+    format_ = format_ or "csv"
     filters = search.Filters(
         user=user.strip(),
         actor=actor.strip(),
@@ -88,11 +109,19 @@ def export_command(format_, since, until, user, actor, action, source):
 @group.command("verify")
 @json_option
 def verify_command(as_json):
-    """Check the audit trail's hash chain from the newest pruning checkpoint; report the
-    first entry changed, removed or inserted behind the dashboard's back (exit 1)."""
-    verdict = chain.verify()
+    """Check the audit trail's hash chain from the newest pruning checkpoint, then every
+    signed digest with the public key; report the first entry changed, removed or inserted
+    behind the dashboard's back, or the first digest the chain no longer matches, that is
+    not signed by this installation's key, or that was removed (exit 1)."""
+    verdict = digests.verify_all()
     if verdict.ok:
-        human = f"The audit trail verifies: {verdict.checked} entries, every link holds."
+        signed = (
+            f"{verdict.digests} signed digests match it, the newest up to entry "
+            f"#{verdict.signed_up_to}."
+            if verdict.digests
+            else "No digest has been signed yet (flask audit digest signs one)."
+        )
+        human = f"The audit trail verifies: {verdict.checked} entries, every link holds. {signed}"
     else:
         human = (
             f"The audit trail does not verify: {verdict.problem} "
@@ -144,3 +173,27 @@ def prune_command(older_than_days, yes, as_json):
         "checkpoint keeps the chain verifiable."
     )
     finish(OK, {"ok": True, **done.as_json(), "message": message}, message, as_json)
+
+
+@group.command("digest")
+@json_option
+def digest_command(as_json):
+    """Sign where the audit chain stands now (its newest entry's seq and hash, the time and
+    the previous digest's hash) with the audit signing key, and store the digest (also in
+    DASHBOARD_AUDIT_DIGEST_DIR when set). Also done every hour there are entries, at the end
+    of each sync run and before a prune."""
+    digest = digests.sign(digests.COMMAND)
+    document = digests.as_json(digest)
+    db.session.commit()
+    human = (
+        f"Signed digest #{digest.number}: the chain up to entry #{digest.seq} "
+        f"({digest.head_hash[:16]}…) at {digest.signed_at:%Y-%m-%d %H:%M:%S} UTC."
+    )
+    finish(OK, document, human, as_json)
+
+
+@group.command("public-key")
+def public_key_command():
+    """Print the public key (PEM) that checks the audit digests: give it to whoever checks
+    exports, by a channel other than the dashboard's database."""
+    click.echo(digests.key().public_pem, nl=False)

@@ -1,6 +1,7 @@
 """Retention: the one way audit entries are deleted. A prune removes the oldest part of the
 chain and leaves a signed checkpoint of it (dashboard.audit.chain), so what remains still
-verifies; the prune is itself an entry.
+verifies; the prune is itself an entry. It signs a digest of the chain first
+(dashboard.audit.digests): the digests stay, and go on verifying against the checkpoint.
 
 Age is when the dashboard recorded an entry (`recorded_at`), never when it occurred:
 imported OneLogin and Workato events carry their source's old times but join the chain at its
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, func, or_, select
 
 from dashboard import audit
-from dashboard.audit import chain
+from dashboard.audit import chain, digests
 from dashboard.audit.models import AuditCheckpoint, AuditEntry
 from dashboard.extensions import db
 from dashboard.timeutil import utcnow
@@ -64,8 +65,9 @@ def preview(before: datetime) -> Pruned:
 
 def prune(before: datetime, actor: str) -> Pruned:
     """Remove the entries recorded before `before`, leaving a signed checkpoint. Refused when
-    the chain does not verify: pruning would hide where it was broken."""
-    verdict = chain.verify()
+    the chain or its digests do not verify: pruning would hide where it was broken. Signs a
+    digest of the whole chain first, so what is removed was signed."""
+    verdict = digests.verify_all()
     if not verdict.ok:
         raise PruneRefused(
             f"The audit chain does not verify, so nothing was pruned: {verdict.problem}"
@@ -73,6 +75,7 @@ def prune(before: datetime, actor: str) -> Pruned:
     plan = preview(before)
     if plan.up_to_seq is None:
         return plan
+    digests.sign(digests.PRUNE)
     last = db.session.scalar(select(AuditEntry).where(AuditEntry.seq == plan.up_to_seq))
     checkpoint = AuditCheckpoint(
         up_to_seq=last.seq,

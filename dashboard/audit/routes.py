@@ -1,5 +1,6 @@
 """The Audit page and its exports: the entries the filters match, newest first and a page at
-a time, and all of them as CSV or JSON Lines, streamed. Viewers may read and export both.
+a time, and all of them as CSV or JSON Lines, streamed; the signed digests and the public key
+that checks them (dashboard.audit.digests). Viewers may read and export them all.
 
 The filters live in the query string (dashboard.audit.search.Filters), so a filtered page,
 its next page and its exports are links anyone signed in can share.
@@ -12,7 +13,7 @@ from dataclasses import replace
 
 from flask import Blueprint, Response, request, stream_with_context
 
-from dashboard.audit import export, search
+from dashboard.audit import digests, export, search
 from dashboard.htmx import render
 from dashboard.timeutil import utcnow
 
@@ -46,6 +47,32 @@ def export_jsonl() -> Response:
     return _download(export.jsonl_lines, "jsonl", "application/x-ndjson")
 
 
+@bp.get("/audit/digests.jsonl")
+def export_digests() -> Response:
+    """Every signed digest, oldest first (what `flask audit export --digests` writes)."""
+    return Response(
+        stream_with_context(digests.jsonl_lines()),
+        mimetype="application/x-ndjson",
+        headers={
+            "Content-Disposition": _attachment(f"audit-digests-{utcnow():%Y%m%d-%H%M%S}.jsonl")
+        },
+    )
+
+
+@bp.get("/audit/public-key.pem")
+def public_key() -> Response:
+    """The public key that checks the digests (what `flask audit public-key` prints)."""
+    return Response(
+        digests.key().public_pem,
+        mimetype="application/x-pem-file",
+        headers={"Content-Disposition": _attachment("audit-public-key.pem")},
+    )
+
+
+def _attachment(name: str) -> str:
+    return f'attachment; filename="{name}"'
+
+
 def _download(lines: Callable[[Iterable], Iterator[str]], ext: str, mimetype: str) -> Response:
     """Every entry the page's filters match (all its pages: `before` is left out), oldest
     first, streamed."""
@@ -54,5 +81,5 @@ def _download(lines: Callable[[Iterable], Iterator[str]], ext: str, mimetype: st
     return Response(
         stream_with_context(lines(search.rows(filters))),
         mimetype=mimetype,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": _attachment(name)},
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import has_request_context, request
 
-from dashboard.audit import chain
+from dashboard.audit import chain, digests
 from dashboard.audit.models import AuditEntry
 from dashboard.extensions import db
 
@@ -28,6 +28,8 @@ def record(
     Never pass a secret in `details`: entries are shown to every viewer and exported.
     `occurred_at` and `external_id` are for entries imported from OneLogin or Workato (when
     it happened there, and its id there); `recorded_at` is always now, whatever they say.
+    The first entry an hour or more after the newest signed digest also signs one, in the
+    same transaction (dashboard.audit.digests).
     """
     entry = AuditEntry(
         occurred_at=occurred_at,  # None: now, set with recorded_at (chain.append)
@@ -42,4 +44,5 @@ def record(
     )
     chain.append(entry)
     db.session.add(entry)
+    digests.sign_if_due()
     return entry

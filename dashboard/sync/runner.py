@@ -309,4 +309,5 @@ def _end(run: Run, owner: str, status: str, message: str | None, *, audited: boo
             **({"message": message} if message else {}),
         },
     )
+    audit.sign_digest("run")
     db.session.commit()
