@@ -22,13 +22,13 @@ from dashboard.audit.models import AuditEntry
 from dashboard.connections import service as connections
 from dashboard.connections.models import SCIM
 from dashboard.extensions import db
-from dashboard.sync import one_user, runner, runs, service
+from dashboard.sync import one_user, reports, runner, runs, service
 from dashboard.sync.gate import WATCH_SECONDS
 from dashboard.sync.models import ITEM_PENDING, ITEM_RUNNING, Item, Run
 from dashboard.timeutil import utcnow
-from tests.conftest import ADMIN_EMAIL, ADMINS, SignIn
 from tests.support.fault_proxy import FaultProxy
 from tests.support.scim_server import ScimServer
+from tests.support.signin import ADMIN_EMAIL, ADMINS, SignIn
 from tests.support.sync_world import ACTOR, World, roles_of
 from tests.support.workers import start_worker
 
@@ -92,7 +92,7 @@ def writes_after(proxy: FaultProxy, moment: float) -> list[tuple[float, str, str
 
 def run_document(app, run_id: int) -> dict:
     with app.app_context():
-        return service.run_json(runs.get(run_id))
+        return reports.run_json(runs.get(run_id))
 
 
 # --- the emergency stop ----------------------------------------------------------------
@@ -451,3 +451,101 @@ def test_a_worker_paused_past_its_lease_sends_and_records_nothing_after_it_wakes
                 select(func.count()).where(AuditEntry.action == "sync.create")
             )
         assert creates == 6
+
+
+# --- what a one-user write leaves behind ------------------------------------------------------
+
+
+GRACE = "grace.hopper@example.com"
+
+
+def test_removing_access_from_someone_not_yet_in_workato_supersedes_the_runs_create(make_app, scim):
+    """A long run is about to create Grace when her access is removed: the reconcile sends
+    nothing (she is not in Workato), and the run must not create her later either."""
+    app = make_app(**FAST, DASHBOARD_SYNC_RATE=0)
+    with FaultProxy(scim.root_url) as proxy, world_on(app, scim, proxy) as world:
+        grace = world.person("Grace", "Hopper", workato_role="Analyst")
+        with app.app_context():
+            run_id = service.make_plan(ACTOR)[0].id  # creates Grace
+            service.apply(run_id, ACTOR, start=False)
+        world.revoke(grace.id)
+        with app.app_context():
+            result = one_user.provision(GRACE, ADMIN_EMAIL)
+            item = db.session.scalars(select(Item).where(Item.run_id == run_id)).one()
+            assert item.status == "superseded" and ADMIN_EMAIL in item.note
+            runner.process(run_id)
+        assert result.ok
+        assert world.workato_user(GRACE) is None
+        assert proxy.seen("POST") == 0
+
+
+def test_retrying_failures_leaves_out_people_acted_on_since(make_app, scim):
+    """Ada's create failed in run X; an admin then provisioned her directly. Retry failed
+    must not send X's old write for her: it was decided before."""
+    app = make_app(**FAST, DASHBOARD_SYNC_RATE=0, DASHBOARD_SYNC_CONCURRENCY=1)
+    with FaultProxy(scim.root_url) as proxy, world_on(app, scim, proxy) as world:
+        world.person("Ada", "Lovelace", workato_role="Admin")
+        with app.app_context():
+            failed_run = service.make_plan(ACTOR)[0].id
+            service.apply(failed_run, ACTOR, start=False)
+        proxy.answer_next(1, 400)  # the create: refused
+        with app.app_context():
+            runner.process(failed_run)
+            assert run_document(app, failed_run)["status"] == "failed"
+        proxy.clear()
+        with app.app_context():
+            assert one_user.provision(ACTOR_KEY, ADMIN_EMAIL).ok
+            with pytest.raises(service.Refused, match="a later run acted on"):
+                service.retry_failed(failed_run, ADMIN_EMAIL, start=False)
+        assert world.workato_user(ACTOR_KEY)["active"] is True
+
+
+def _run_with_item(kind: str, status: str, *, active: int | None = None) -> int:
+    run = Run(kind=kind, status=status, created_by=ACTOR, total=1, active=active)
+    run.counts = {"create": 1}
+    run.finished_at = None if status in ("queued", "running") else utcnow()
+    db.session.add(run)
+    db.session.flush()
+    db.session.add(Item(run_id=run.id, key=ACTOR_KEY, user_name=ACTOR_KEY, action="create"))
+    db.session.commit()
+    return run.id
+
+
+def test_a_one_user_write_is_not_resumed_and_holds_no_slot(app):
+    """A stopped one-user write is acted on again from the person's page, never resumed (in
+    worker mode it would sit queued in the sync's slot); beside a queued sync, the active run
+    is the sync, so `flask sync cancel` and the Sync page's Cancel reach the right one."""
+    with app.app_context():
+        stopped = _run_with_item("user", "stopped")
+        assert not service.can_resume(runs.get(stopped), 1)
+        with pytest.raises(service.Refused, match="act on them again"):
+            service.resume(stopped, ADMIN_EMAIL, start=False)
+        _run_with_item("user", "running")  # a one-user write in flight: no slot
+        sync_run = _run_with_item("sync", "queued", active=1)
+        assert service.current_active().id == sync_run
+
+
+def test_a_one_user_write_supersedes_older_runs_only(app):
+    """Two one-user writes for one person: the newer decision is never superseded by the
+    older one (it goes after it instead)."""
+    with app.app_context():
+        older = _run_with_item("sync", "running")
+        mine = _run_with_item("user", "running")
+        newer = _run_with_item("user", "queued")
+        assert runs.supersede(ACTOR_KEY, mine, "test") == 1
+        db.session.commit()
+        status = dict(db.session.execute(select(Item.run_id, Item.status)).all())
+    assert status == {older: "superseded", mine: "pending", newer: "pending"}
+
+
+def test_reactivating_someone_deleted_in_workato_fails_instead_of_succeeding(scim):
+    from dashboard.connections.scim import ScimClient
+    from dashboard.sync.executor import FAILED, Executor, Work
+    from dashboard.sync.pace import Pace
+
+    with ScimClient(scim.base_url, scim.token) as client:
+        executor = Executor(client, Pace(0), attempts=2, backoff_base=0.01)
+        work = Work("gone@example.com", "reactivate", {}, None, recheck=True)
+        outcome = executor.perform(work)
+    assert outcome.status == FAILED and outcome.http_status == 404
+    assert "no longer in Workato" in outcome.error

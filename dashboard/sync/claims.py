@@ -10,6 +10,7 @@ with its outcome (runner.record) or with its run's end.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,14 +22,16 @@ from dashboard.timeutil import utcnow
 claims = PersonClaim.__table__
 
 
-def take(run_id: int, wanted: Iterable[tuple[str, int]]) -> set[str]:
+def take(run_id: int, wanted: Iterable[tuple[str, int]], lease_seconds: float) -> set[str]:
     """Claim each (person key, item id) for the run; the keys obtained (others hold the
-    rest). The caller commits."""
+    rest). A claim whose run is not running, or has not beaten for a lease (its process
+    died), is void and taken over. The caller commits."""
     wanted = list(wanted)
     if not wanted:
         return set()
     keys = [key for key, _ in wanted]
-    running = select(Run.id).where(Run.status == RUNNING)
+    alive = utcnow() - timedelta(seconds=lease_seconds)
+    running = select(Run.id).where(Run.status == RUNNING, Run.heartbeat_at >= alive)
     void = claims.c.key.in_(keys) & claims.c.run_id.not_in(running)
     db.session.execute(delete(claims).where(void))
     now = utcnow()

@@ -136,6 +136,13 @@ class Executor:
         if work.action == SUSPEND or (work.action == REACTIVATE and work.desired is None):
             # Only `active` changes (a reactivation an admin chose carries no template).
             wanted = work.action == REACTIVATE
+            if current is None and wanted:
+                raise errors.ConnectionProblem(
+                    errors.NOT_FOUND,
+                    "Workato SCIM API",
+                    f"{work.user_name} is no longer in Workato: there is nobody to reactivate.",
+                    404,
+                )
             if current is None or current.active == wanted:
                 return None, current
             return active_request(current, wanted, patch), current

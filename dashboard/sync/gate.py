@@ -39,10 +39,15 @@ class Gate:
     def closed(self) -> bool:
         return self._closed.is_set()
 
-    def confirm(self) -> None:
-        """The watcher read the database: the run is still ours and nothing stops it."""
+    def now(self) -> float:
+        return self._clock()
+
+    def confirm(self, seen_at: float) -> None:
+        """The watcher's read, begun at `seen_at` (this gate's clock), found the run still
+        ours and nothing stopping it. Dated from before the read: a pause between reading and
+        confirming must not pass an old read off as fresh."""
         with self._changed:
-            self._confirmed_at = self._clock()
+            self._confirmed_at = max(self._confirmed_at, seen_at)
             self._changed.notify_all()
 
     def close(self, status: str, reason: str, *, lost: bool = False) -> None:

@@ -20,7 +20,7 @@ from dashboard.connections.scim_models import ScimUser
 from dashboard.extensions import db
 from dashboard.setup import service as setup
 from dashboard.sync import compare, people, planner, readiness, runner, runs, service
-from dashboard.sync.models import ITEM_SUCCEEDED, Item
+from dashboard.sync.models import ITEM_SUCCEEDED, ITEM_SUPERSEDED, Item
 from dashboard.sync.render import TemplateError, render
 from dashboard.timeutil import utcnow
 
@@ -221,6 +221,7 @@ def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> 
         role_fields=tuple(setup.role_fields()),
     )
     if not plan.decisions:
+        service.settle_person(name.casefold(), actor)  # a run must not send them later
         if user is None:
             step(False, "Neither OneLogin nor Workato has a user with this email.")
         else:
@@ -239,6 +240,7 @@ def _provision(result, step, onelogin, scim, app_id, template, actor, known) -> 
         step(None, "Not compared: OneLogin says nothing about this user's Workato access.")
         return
     if decision.action not in planner.WRITES:
+        service.settle_person(decision.key, actor)  # a run must not send them later
         step(True, f"Nothing to send: {decision.reason}")
         scim_id = workato.id if workato is not None else decision.scim_id
     else:
@@ -284,6 +286,9 @@ def _act(result, step, decision, actor) -> tuple[bool, str | None]:
     http_status, error, message = item.http_status, item.error, run.message
     scim_id = item.scim_id or decision.scim_id
     db.session.commit()  # read: the read-back that follows waits on Workato
+    if item.status == ITEM_SUPERSEDED:
+        step(False, f"Not sent: run {item.superseded_by}, asked after this one, acted first.")
+        return False, None
     if not ok:
         step(False, f"{sent} failed: {error or message}")
         return False, None

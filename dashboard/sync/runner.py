@@ -248,7 +248,8 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
         batch: list[Pending] = []
         if stop is None and queue and len(in_flight) < width:
             wanted = [queue.popleft() for _ in range(min(width - len(in_flight), len(queue)))]
-            batch, waiting = mark_running(run, owner, wanted)
+            lease = settings.DASHBOARD_SYNC_LEASE_SECONDS
+            batch, waiting = mark_running(run, owner, wanted, lease)
             if waiting and not deferred:
                 deferred_since = deferred_since or time.monotonic()
             deferred.extend(waiting)
@@ -272,6 +273,9 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
                 stop = (gate.status, gate.reason) if gate.closed else (STOPPED, outcome.stop)
                 if gate.lost:
                     raise LostRun(run.id)
+        # The outcomes now, before the next round claims anyone: a transaction holding the
+        # audit chain's head must not wait on another writer's claim (a lock cycle).
+        db.session.commit()
         if done >= MIN_ITEMS_FOR_THRESHOLD and failed / done > threshold and stop is None:
             stop = (
                 STOPPED,

@@ -43,7 +43,8 @@ class AlreadyRunning(Exception):
 
 
 def active_run() -> Run | None:
-    return db.session.scalar(select(Run).where(Run.status.in_(ACTIVE)).limit(1))
+    """The run holding the one slot (a one-user write beside it holds none)."""
+    return db.session.scalar(select(Run).where(Run.active == 1).limit(1))
 
 
 def latest(kind: str | None = None) -> Run | None:
@@ -152,7 +153,16 @@ def owned(run_id: int, owner: str):
 
 
 def still_owned(run_id: int, owner: str) -> bool:
-    return bool(db.session.scalar(select(owned(run_id, owner))))
+    """Whether the run is still `owner`'s, holding its row (FOR SHARE on PostgreSQL) until the
+    transaction ends: a takeover (expire, claim) waits for what this transaction writes to be
+    committed, so nothing of a lost worker's lands after another took the run. SQLite's
+    single writer gives the same order."""
+    row = db.session.execute(
+        select(runs.c.id)
+        .where(runs.c.id == run_id, runs.c.owner == owner, runs.c.status == RUNNING)
+        .with_for_update(read=True)
+    ).first()
+    return row is not None
 
 
 def next_queued() -> int | None:
@@ -279,12 +289,29 @@ def supersede(key: str, by_run: int, note: str) -> int:
         update(items)
         .where(
             items.c.key == key,
-            items.c.run_id != by_run,
+            # Older runs only (a preview's too, so an Apply racing this cannot send it): a
+            # newer one-user write decided later still, and goes after this one.
+            items.c.run_id < by_run,
             items.c.status.in_(UNFINISHED),
-            # A preview's items are not a write yet: Apply refuses a preview that old.
-            items.c.run_id.in_(select(runs.c.id).where(runs.c.status != PLANNED)),
         )
         .values(status=ITEM_SUPERSEDED, superseded_by=by_run, note=note, finished_at=utcnow())
+        .returning(items.c.id)
+    ).all()
+    return len(done)
+
+
+def supersede_unsent(key: str, note: str) -> int:
+    """The person's writes no run is sending now (pending, or unknown in a run that is not
+    running) will never be sent: see service.settle_person. The caller commits."""
+    not_running = select(runs.c.id).where(runs.c.status != RUNNING)
+    done = db.session.execute(
+        update(items)
+        .where(
+            items.c.key == key,
+            (items.c.status == ITEM_PENDING)
+            | ((items.c.status == ITEM_RUNNING) & items.c.run_id.in_(not_running)),
+        )
+        .values(status=ITEM_SUPERSEDED, note=note, finished_at=utcnow())
         .returning(items.c.id)
     ).all()
     return len(done)

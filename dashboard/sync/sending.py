@@ -97,12 +97,14 @@ def unfinished(run_id: int, after: int, limit: int) -> list[Pending]:
     ]
 
 
-def mark_running(run: Run, owner: str, batch: list[Pending]) -> tuple[list[Pending], list[Pending]]:
+def mark_running(
+    run: Run, owner: str, batch: list[Pending], lease_seconds: float
+) -> tuple[list[Pending], list[Pending]]:
     """(items marked `running`, to send now; items whose person another writer holds, to try
     again later). Items superseded meanwhile are dropped. The caller commits."""
     if not runs.still_owned(run.id, owner):
         raise LostRun(run.id)
-    taken = claims.take(run.id, [(item.key, item.id) for item in batch])
+    taken = claims.take(run.id, [(item.key, item.id) for item in batch], lease_seconds)
     wanted = [item for item in batch if item.key in taken]
     marked: set[int] = set()
     if wanted:
@@ -134,6 +136,8 @@ def mark_running(run: Run, owner: str, batch: list[Pending]) -> tuple[list[Pendi
 def record(run: Run, owner: str, item: Pending, outcome: Outcome) -> None:
     """The item's outcome, the person's state and the audit entry, while the run is still
     ours (else LostRun). The caller commits."""
+    if not runs.still_owned(run.id, owner):  # and hold its row until the commit
+        raise LostRun(run.id)
     ok = outcome.status == SUCCEEDED
     attempts = item.attempts + outcome.attempts
     # A write refused for the whole run (401, SCIM disabled, a stop) was not applied: it

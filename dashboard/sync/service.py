@@ -76,6 +76,7 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
     onelogin, scim, app_id = clients()
     template = scim_json_template()
     read_from = utcnow()  # the preview's time: changes from here on are checked at Apply
+    db.session.commit()  # the reads above: nothing stays open while OneLogin answers
     try:
         with onelogin, scim:
             left, right = sources.read_both(
@@ -247,6 +248,11 @@ def resume(run_id: int, actor: str, *, start: bool = True) -> Run:
     again, and items whose outcome is unknown are re-checked against Workato first."""
     current_active()  # retire a dead process's run first
     run = runs.get(run_id)
+    if run is not None and run.kind == ONE_USER:
+        raise Refused(
+            "A write for one person is not resumed: act on them again from their page, which "
+            "decides from what OneLogin and Workato hold now."
+        )
     if run is None or run.status not in RESUMABLE:
         raise Refused("Only an interrupted, cancelled or stopped run can be resumed.")
     if not _unfinished(run):
@@ -260,7 +266,8 @@ def resume(run_id: int, actor: str, *, start: bool = True) -> Run:
 
 def can_resume(run: Run, pending: int) -> bool:
     """Whether `resume` would take this run (for showing its button)."""
-    return run.status in RESUMABLE and pending > 0 and _newest(run) and _recent(run)
+    resumable = run.status in RESUMABLE and run.kind != ONE_USER
+    return resumable and pending > 0 and _newest(run) and _recent(run)
 
 
 def _recent(run: Run) -> bool:
@@ -298,11 +305,23 @@ def refresh_if_silent(run: Run) -> Run:
 def retry_failed(run_id: int, actor: str, *, start: bool = True) -> Run:
     """A new run of only the failed items of `run_id`, each re-checked before it is sent."""
     run = runs.get(run_id)
+    # Not for anyone a later run acted on (a one-user write, a newer sync): their failed
+    # write was decided before it and could undo it (reactivate a leaver, say).
+    acted_on_since = select(Item.key).where(Item.run_id > run_id)
     failed = list(
-        db.session.scalars(select(Item).where(Item.run_id == run_id, Item.status == ITEM_FAILED))
+        db.session.scalars(
+            select(Item).where(
+                Item.run_id == run_id,
+                Item.status == ITEM_FAILED,
+                Item.key.not_in(acted_on_since),
+            )
+        )
     )
     if run is None or not failed:
-        raise Refused("That run has no failed items to retry.")
+        raise Refused(
+            "That run has no failed items left to retry (the people a later run acted on are "
+            "left out: their write was decided before it)."
+        )
     _require_recent(run, "retried")
     require_scim_enabled()
     retry = Run(kind=RETRY, status=PLANNED, created_by=actor, retry_of=run_id, total=len(failed))
@@ -355,6 +374,7 @@ def suspend_chosen(names: list[str], actor: str, *, start: bool = True) -> Run:
         )
     require_scim_enabled()
     _, scim, _ = clients()
+    db.session.commit()
     try:
         with scim:
             decisions = _suspensions(scim, chosen)
@@ -392,6 +412,17 @@ def _suspensions(scim, chosen: list[Person]) -> list[planner.Decision]:
             )
         )
     return decisions
+
+
+def settle_person(key: str, actor: str) -> int:
+    """An admin acted on this person and nothing needed sending (removed access to someone
+    not in Workato, say): the unsent writes older runs hold for them are superseded, so a
+    long run does not send them later. The number superseded; committed."""
+    count = runs.supersede_unsent(
+        key, f"Superseded: {actor} acted on this person directly; nothing needed sending."
+    )
+    db.session.commit()
+    return count
 
 
 def start_one_user(decision: planner.Decision, actor: str) -> int:

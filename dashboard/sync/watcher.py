@@ -102,6 +102,7 @@ class Watcher:
                 db.session.remove()
 
     def look(self) -> None:
+        seen_at = self.gate.now()
         run = db.session.execute(
             select(Run.owner, Run.status, Run.cancel_requested).where(Run.id == self.run_id)
         ).first()
@@ -118,4 +119,4 @@ class Watcher:
         if reason:
             self.gate.close(STOPPED, reason)
             return
-        self.gate.confirm()
+        self.gate.confirm(seen_at)
