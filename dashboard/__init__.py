@@ -5,7 +5,6 @@ create_app is a list of small setup_* steps, each doing one thing.
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
@@ -18,8 +17,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.extensions import csrf, db, login_manager, migrate
 from dashboard.htmx import error_page
-from dashboard.private_files import read_or_create
-from dashboard.settings import ConfigError, Settings
+from dashboard.private_files import (
+    NotPrivate,
+    private_file,
+    private_folder,
+    read_or_create,
+    sqlite_path,
+)
+from dashboard.settings import ConfigError, Settings, is_loopback_host
 from dashboard.settings import load as load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +41,8 @@ def create_app(settings: Settings | None = None, instance_path: str | None = Non
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
+    settings.refuse_public_demo()
+    _private(private_folder, Path(app.instance_path))
     settings = setup_demo(app, settings)
     app.extensions["dashboard.settings"] = settings
     setup_config(app, settings)
@@ -62,6 +68,19 @@ def setup_demo(app: Flask, settings: Settings) -> Settings:
 
     base_url = settings.SAML_SP_BASE_URL or DEMO_BASE_URL
     metadata = ensure_idp(Path(app.instance_path) / "demo-idp", base_url)
+
+    @app.before_request
+    def this_machine_only():
+        # The loopback base URL alone does not stop a server bound to every interface.
+        if not is_loopback_host(request.remote_addr):
+            return error_page(
+                "Demo mode",
+                "This dashboard runs in demo mode (DASHBOARD_DEMO), whose identity provider "
+                "signs anyone in as an admin: it answers this machine only.",
+                403,
+            )
+        return None
+
     return settings.with_demo_defaults(metadata)
 
 
@@ -111,6 +130,9 @@ def setup_database(app: Flask, settings: Settings) -> None:
     from dashboard.sync import models as _sync_models  # noqa: F401
 
     url = database_url(app, settings)
+    sqlite_file = sqlite_path(url)
+    if sqlite_file is not None and sqlite_file.parent.is_dir():
+        _private(private_file, sqlite_file)  # its -wal and -shm files take its mode
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = (
         {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
@@ -120,6 +142,13 @@ def setup_database(app: Flask, settings: Settings) -> None:
     if url.startswith("sqlite"):
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_write_ahead_log)
+
+
+def _private(make_private, path: Path) -> None:
+    try:
+        make_private(path)
+    except NotPrivate as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def setup_audit(app: Flask, settings: Settings) -> None:

@@ -7,9 +7,11 @@ app starts serving pages, so a broken setup fails at start, not at the first sig
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import click
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -105,9 +107,41 @@ class Settings(BaseSettings):
             }
         )
 
+    def refuse_public_demo(self) -> None:
+        """Demo mode's identity provider signs anyone in as an admin: it runs only where no
+        one else can reach it, a loopback base URL (`make run`'s http://127.0.0.1:5000)."""
+        if not self.DASHBOARD_DEMO or is_loopback(self.SAML_SP_BASE_URL or DEMO_BASE_URL):
+            return
+        raise ConfigError(
+            f"DASHBOARD_DEMO is on, but SAML_SP_BASE_URL ({self.SAML_SP_BASE_URL}) is not a "
+            "loopback address. Demo mode's identity provider signs anyone in as an admin, so "
+            "it runs only on this machine (http://127.0.0.1:5000 or http://localhost:5000). "
+            'Unset DASHBOARD_DEMO and configure your identity provider (README, "Connecting a '
+            'real OneLogin tenant"), or use a loopback SAML_SP_BASE_URL.'
+        )
+
     @property
     def session_cookie_secure(self) -> bool:
         return bool(self.SAML_SP_BASE_URL and self.SAML_SP_BASE_URL.startswith("https://"))
+
+
+def is_loopback(url: str) -> bool:
+    """Whether a URL's host is this machine only."""
+    return is_loopback_host(urlsplit(url).hostname)
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """localhost, 127.0.0.0/8 or ::1 (also as an IPv4-mapped address)."""
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def load() -> Settings:

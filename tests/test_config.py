@@ -210,3 +210,94 @@ def test_commands_that_serve_no_pages_do_not_start_the_demo_sandbox(bare_env, tm
     instance = tmp_path / "instance"
     assert (instance / "demo-idp" / "metadata.xml").exists()  # sign-in still configured
     assert not (instance / "sandbox-credentials.json").exists()
+
+
+# --- safe defaults (issue 13) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base_url", ["https://dashboard.example.com", "http://0.0.0.0:5000", "http://10.0.0.5:5000"]
+)
+def test_demo_mode_refuses_to_start_on_a_base_url_others_can_reach(tmp_path, base_url):
+    """Its identity provider signs anyone in as an admin."""
+    with pytest.raises(ConfigError, match="DASHBOARD_DEMO is on, but SAML_SP_BASE_URL") as found:
+        create_app(
+            settings(DASHBOARD_DEMO=True, SAML_SP_BASE_URL=base_url), instance_path=str(tmp_path)
+        )
+    assert f"({base_url}) is not a loopback address" in found.value.message
+    assert not (tmp_path / "demo-idp").exists()  # refused before the demo IdP was made
+
+
+def test_flask_run_in_demo_mode_on_a_public_base_url_stops_naming_dashboard_demo(bare_env):
+    env = {**bare_env, "DASHBOARD_DEMO": "1", "SAML_SP_BASE_URL": "https://dash.example.com"}
+    result = flask_cli("run", "--port", "0", env=env)
+    assert result.returncode == 1
+    assert "DASHBOARD_DEMO is on, but SAML_SP_BASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [None, "http://127.0.0.1:5000", "http://localhost:5000", "http://[::1]:8080"],
+)
+def test_demo_mode_starts_on_a_loopback_base_url(base_url):
+    settings(DASHBOARD_DEMO=True, SAML_SP_BASE_URL=base_url).refuse_public_demo()
+
+
+def test_demo_mode_answers_this_machine_only(make_app):
+    """Also when the server listens on every interface, which the base URL cannot say."""
+    app = make_app(DASHBOARD_DEMO=True, SAML_IDP_METADATA_FILE=None)
+    client = app.test_client()
+    remote = client.get("/", environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    assert remote.status_code == 403
+    assert "DASHBOARD_DEMO" in remote.get_data(as_text=True)
+    assert (
+        client.get("/sandbox/idp/sso", environ_base={"REMOTE_ADDR": "203.0.113.9"}).status_code
+        == 403
+    )
+    assert client.get("/").status_code == 302  # from 127.0.0.1: on to sign-in
+
+
+def test_an_existing_instance_folder_and_database_are_made_private(tmp_path, idp_metadata_file):
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    instance.chmod(0o755)
+    database = instance / "dashboard.db"
+    database.touch()
+    database.chmod(0o644)
+    create_app(
+        settings(DATABASE_URL=None, SAML_IDP_METADATA_FILE=idp_metadata_file),
+        instance_path=str(instance),
+    )
+    assert instance.stat().st_mode & 0o777 == 0o700
+    assert database.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_new_sqlite_database_is_created_private(bare_env, tmp_path):
+    result = flask_cli("db", "upgrade", env=bare_env)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "instance").stat().st_mode & 0o777 == 0o700
+    for made in tmp_path.glob("cli.db*"):  # with its -wal and -shm files, if left
+        assert made.stat().st_mode & 0o777 == 0o600, made
+
+
+def test_a_missing_audit_signing_key_file_stops_the_start(tmp_path, idp_metadata_file):
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(ConfigError, match=r"DASHBOARD_AUDIT_SIGNING_KEY_FILE names .*nope\.pem"):
+        create_app(
+            settings(
+                SAML_IDP_METADATA_FILE=idp_metadata_file, DASHBOARD_AUDIT_SIGNING_KEY_FILE=missing
+            ),
+            instance_path=str(tmp_path),
+        )
+
+
+def test_an_audit_signing_key_that_is_not_ed25519_stops_the_start(tmp_path, idp_metadata_file):
+    rsa_key, _cert = make_key_pair(tmp_path, "sp")
+    with pytest.raises(ConfigError, match="is not an unencrypted Ed25519 private key"):
+        create_app(
+            settings(
+                SAML_IDP_METADATA_FILE=idp_metadata_file, DASHBOARD_AUDIT_SIGNING_KEY_FILE=rsa_key
+            ),
+            instance_path=str(tmp_path),
+        )

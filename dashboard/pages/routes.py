@@ -9,6 +9,7 @@ from dashboard.auth.permissions import public
 from dashboard.connections import service as connections
 from dashboard.extensions import db
 from dashboard.htmx import render
+from dashboard.pages.safety import keys_beside_database
 from dashboard.setup import service as setup
 
 bp = Blueprint("pages", __name__)
@@ -25,6 +26,7 @@ def overview() -> str:
         titles=connections.TITLES,
         states=states,
         failing=[item for item in checklist if item.state == "failing"],
+        keys_beside_database=keys_beside_database(),
     )
 
 
