@@ -1,7 +1,7 @@
 """Fixtures: a fresh app per test, on SQLite and on PostgreSQL, and a pysaml2 IdP.
 
 Who is signed in is said by the fixture a test asks for: `admin_client`, `viewer_client`,
-or `client` (nobody).
+or `client` (nobody). Fixtures only: the helpers tests import live in tests/support/.
 """
 
 from __future__ import annotations
@@ -13,28 +13,21 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import text
 
 from dashboard import create_app
 from dashboard.audit.chain import GENESIS
-from dashboard.audit.models import AuditEntry
 from dashboard.extensions import db
 from dashboard.settings import Settings
-from tests.support.pysaml_idp import SSO_URL, PysamlIdp, post_binding
+from tests.support.pysaml_idp import PysamlIdp
+from tests.support.signin import ADMIN_EMAIL, ADMINS, VIEWER_EMAIL, VIEWERS, SignIn
 
 BASE_URL = "http://localhost"
-ADMINS = "Dashboard Admins"
-VIEWERS = "Dashboard Viewers"
-ADMIN_EMAIL = "ada.admin@example.com"
-VIEWER_EMAIL = "victor.viewer@example.com"
-OUTSIDER_EMAIL = "nora.outsider@example.com"
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/postgres")
 
 
@@ -196,46 +189,6 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-class SignIn:
-    """Drives one SP-initiated sign-in through the real redirect and POST."""
-
-    def __init__(self, client: FlaskClient, idp: PysamlIdp, app: Flask):
-        self.client, self.idp, self.app = client, idp, app
-
-    def in_new_browser(self) -> SignIn:
-        return SignIn(self.app.test_client(), self.idp, self.app)
-
-    def start(self, next_path: str = "/") -> tuple[str, str | None]:
-        """Follow the protected page's redirect to the IdP; the AuthnRequest id and RelayState."""
-        response = self.client.get(next_path)
-        assert response.status_code == 302, response.status_code
-        response = self.client.get(response.location)
-        assert response.status_code == 302
-        location = urlsplit(response.location)
-        assert f"{location.scheme}://{location.netloc}{location.path}" == SSO_URL
-        query = parse_qs(location.query)
-        request = self.idp.read_authn_request(query["SAMLRequest"][0])
-        return request.id, query.get("RelayState", [None])[0]
-
-    def response(self, request_id: str | None, email: str, roles: list[str], **kw) -> str:
-        saml = self.app.extensions["dashboard.saml"]
-        values = {"destination": saml.acs_url, "sp_entity_id": saml.entity_id}
-        values.update(kw)
-        return self.idp.response_xml(in_response_to=request_id, email=email, roles=roles, **values)
-
-    def post(self, xml: str, relay_state: str | None):
-        # The IdP's POST is cross-site: a SameSite=Lax cookie is not sent with it.
-        self.client._cookies.clear()
-        data = {"SAMLResponse": post_binding(xml)}
-        if relay_state is not None:
-            data["RelayState"] = relay_state
-        return self.client.post("/saml/acs", data=data)
-
-    def as_(self, email: str, roles: list[str], next_path: str = "/"):
-        request_id, relay_state = self.start(next_path)
-        return self.post(self.response(request_id, email, roles), relay_state)
-
-
 @pytest.fixture
 def sign_in(client: FlaskClient, idp: PysamlIdp, app: Flask) -> SignIn:
     return SignIn(client, idp, app)
@@ -253,24 +206,3 @@ def viewer_client(sign_in: SignIn) -> FlaskClient:
     response = sign_in.as_(VIEWER_EMAIL, [VIEWERS])
     assert response.status_code == 302, response.get_data(as_text=True)
     return sign_in.client
-
-
-def audit_rows(app: Flask) -> list[dict]:
-    with app.app_context():
-        entries = db.session.scalars(db.select(AuditEntry).order_by(AuditEntry.id))
-        return [
-            {
-                "actor": e.actor,
-                "action": e.action,
-                "outcome": e.outcome,
-                "details": e.details,
-                "source_ip": e.source_ip,
-            }
-            for e in entries
-        ]
-
-
-def count_rows(app: Flask, table: str) -> int:
-    with app.app_context():
-        query = text(f"SELECT count(*) FROM {table}")  # noqa: S608  (our own table names)
-        return db.session.execute(query).scalar_one()

@@ -7,7 +7,8 @@ import re
 import pytest
 from flask import Flask
 
-from tests.conftest import audit_rows
+from tests.support.forms import htmx_headers, post
+from tests.support.rows import audit_rows
 
 PUBLIC = {"/saml/metadata", "/saml/login", "/healthz", "/signed-out", "/saml/sls"}
 SECTIONS = ["/", "/setup", "/connections", "/users", "/sync", "/audit"]
@@ -99,8 +100,7 @@ class TestStateChanges:
         return app
 
     def test_viewer_is_refused_and_the_refusal_audited(self, viewer_client, app):
-        token = _token(viewer_client)
-        response = viewer_client.post("/test-change", headers={"X-CSRFToken": token})
+        response = viewer_client.post("/test-change", headers=htmx_headers(viewer_client))
         assert response.status_code == 403
         assert "Viewers can see everything but change nothing" in response.get_data(as_text=True)
         entry = audit_rows(app)[-1]
@@ -108,9 +108,7 @@ class TestStateChanges:
         assert entry["details"] == {"method": "POST", "path": "/test-change"}
 
     def test_admin_with_csrf_header_as_htmx_sends_it(self, admin_client):
-        response = admin_client.post(
-            "/test-change", headers={"X-CSRFToken": _token(admin_client), "HX-Request": "true"}
-        )
+        response = admin_client.post("/test-change", headers=htmx_headers(admin_client))
         assert response.status_code == 200
         assert response.data == b"changed"
 
@@ -120,12 +118,6 @@ class TestStateChanges:
 
     def test_anonymous_post_is_sent_to_sign_in(self, client):
         assert client.post("/test-change").status_code == 302
-
-
-def _token(client) -> str:
-    """The CSRF token the page hands htmx in hx-headers."""
-    body = client.get("/").get_data(as_text=True)
-    return re.search(r'"X-CSRFToken": "([^"]+)"', body).group(1)
 
 
 def test_audit_page_lists_sign_ins_newest_first(admin_client):
@@ -195,8 +187,6 @@ def test_audit_details_read_as_words_not_python(admin_client, app):
 
 def test_an_oversized_request_gets_our_error_page(admin_client):
     """Errors without their own handler (here 413) use the same page, not Werkzeug's."""
-    response = admin_client.post(
-        "/setup/template", data={"csrf_token": _token(admin_client), "template": "x" * 3_000_000}
-    )
+    response = post(admin_client, "/setup/template", template="x" * 3_000_000)
     assert response.status_code == 413
     assert "Back to the dashboard" in response.get_data(as_text=True)

@@ -22,6 +22,7 @@ from dashboard.sync.models import Item, Run
 from dashboard.timeutil import utcnow
 from dashboard.users import access
 from tests.support.forms import post
+from tests.support.people import person_id
 from tests.support.sync_world import ACTOR, World, roles_of
 
 WORKER = {
@@ -65,11 +66,6 @@ def items(app, run_id: int) -> dict[str, str]:
         return {
             i.key: i.action for i in db.session.scalars(select(Item).where(Item.run_id == run_id))
         }
-
-
-def person_id(app, key: str) -> int:
-    with app.app_context():
-        return db.session.scalar(select(Person.id).where(Person.key == key))
 
 
 def read_earlier(app, run_id: int, minutes: float) -> None:

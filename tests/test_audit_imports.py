@@ -17,11 +17,11 @@ from dashboard.connections import service as connections
 from dashboard.connections.models import WORKATO_API
 from dashboard.extensions import db
 from dashboard.history import imports
-from dashboard.person import Person
 from dashboard.sandbox import workato_api
 from dashboard.sandbox.onelogin_seed import WORKATO_APP_ID
 from dashboard.sync import runner, service
 from tests.support.forms import post
+from tests.support.people import person_id
 from tests.support.scim_server import serve_wsgi
 from tests.support.sync_world import World
 
@@ -154,8 +154,7 @@ def test_a_sync_run_imports_afterwards(app, world):
 def test_the_user_page_timeline_shows_onelogins_events(app, world, admin_client):
     with app.app_context():
         imports.import_all(ADMIN)
-        jonas = db.session.scalar(select(Person.id).where(Person.email == JONAS))
-    page = admin_client.get(f"/users/{jonas}").get_data(as_text=True)
+    page = admin_client.get(f"/users/{person_id(app, JONAS)}").get_data(as_text=True)
     assert "onelogin.user_provisioned_in_app" in page and "onelogin.user_assigned_role" in page
 
 

@@ -21,6 +21,7 @@ from dashboard.audit.models import AuditEntry
 from dashboard.extensions import db
 from dashboard.person import Person
 from tests.support.forms import HTMX
+from tests.support.people import person_id
 
 ADA = "alan.admin@example.com"  # not the signed-in admin, whose sign-in is audited too
 OPS = "cli:ops"
@@ -403,8 +404,7 @@ def test_the_user_page_timeline_still_lists_the_users_entries(admin_client, app)
             ],
         )
         db.session.commit()
-        bob = db.session.scalar(select(Person.id).where(Person.key == BOB))
-    body = admin_client.get(f"/users/{bob}").get_data(as_text=True)
+    body = admin_client.get(f"/users/{person_id(app, BOB)}").get_data(as_text=True)
     card = body.split('id="timeline-title"')[1]
     bobs = matching(written, user=BOB)
     assert ids_on(card) == bobs

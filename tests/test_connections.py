@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,15 @@ from cryptography.fernet import Fernet
 from dashboard.connections import clients, service
 from dashboard.connections.models import Connection
 from dashboard.extensions import db
-from tests.conftest import audit_rows
+from tests.support.forms import htmx_headers, post
+from tests.support.rows import audit_rows
 
 SCIM_TOKEN = "scim-token-Zq8WvK3pL0xYtR7m"
 CLIENT_SECRET = "onelogin-secret-Hn4Jd9QwE2rT"
 
 
-def token(client) -> str:
-    return re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/").get_data(as_text=True))[1]
-
-
 def save_scim(client, base_url="https://workato.example/scim/v2", secret=SCIM_TOKEN):
-    return client.post(
-        "/connections/scim",
-        data={"csrf_token": token(client), "base_url": base_url, "secret": secret},
-    )
+    return post(client, "/connections/scim", base_url=base_url, secret=secret)
 
 
 def save_onelogin(client, **overrides):
@@ -37,7 +30,7 @@ def save_onelogin(client, **overrides):
         "secret": CLIENT_SECRET,
     }
     data.update(overrides)
-    return client.post("/connections/onelogin", data={"csrf_token": token(client), **data})
+    return post(client, "/connections/onelogin", **data)
 
 
 def stored(app, kind) -> Connection | None:
@@ -63,7 +56,7 @@ def test_secret_never_reaches_html_audit_logs_or_the_database_file(
     save_onelogin(admin_client)
     save_scim(admin_client, base_url="http://127.0.0.1:9/v2")  # a closed port: the test fails
     pages = [admin_client.get(url).get_data(as_text=True) for url in ("/connections", "/audit")]
-    admin_client.post("/connections/scim/test", data={"csrf_token": token(admin_client)})
+    post(admin_client, "/connections/scim/test")
     for secret in (SCIM_TOKEN, CLIENT_SECRET):
         assert all(secret not in page for page in pages)
         assert secret not in str(audit_rows(app))
@@ -98,7 +91,7 @@ def test_an_empty_secret_field_keeps_the_stored_secret(admin_client, app):
 
 def test_clearing_the_secret_is_audited(admin_client, app):
     save_scim(admin_client)
-    admin_client.post("/connections/scim/clear-secret", data={"csrf_token": token(admin_client)})
+    post(admin_client, "/connections/scim/clear-secret")
     assert stored(app, "scim").secret_ciphertext is None
     assert audit_rows(app)[-1]["action"] == "connection.secret_cleared"
     assert "<strong>Not set</strong>" in admin_client.get("/connections").get_data(as_text=True)
@@ -151,14 +144,7 @@ def test_viewers_see_connections_but_cannot_change_them(viewer_client, app):
         "/connections/scim/test",
         "/connections/scim/disable",
     ):
-        response = viewer_client.post(
-            url,
-            data={
-                "csrf_token": token(viewer_client),
-                "base_url": "https://evil.example",
-                "confirm": "yes",
-            },
-        )
+        response = post(viewer_client, url, base_url="https://evil.example", confirm="yes")
         assert response.status_code == 403, url
     assert stored(app, "scim").base_url == "https://w.example/scim/v2"
     assert stored(app, "scim").enabled
@@ -166,28 +152,22 @@ def test_viewers_see_connections_but_cannot_change_them(viewer_client, app):
 
 def test_disable_scim_needs_confirmation_then_shows_the_manual_steps(admin_client, app):
     save_scim(admin_client)
-    admin_client.post("/connections/scim/disable", data={"csrf_token": token(admin_client)})
+    post(admin_client, "/connections/scim/disable")
     assert stored(app, "scim").enabled  # not without the tick
-    admin_client.post(
-        "/connections/scim/disable",
-        data={"csrf_token": token(admin_client), "confirm": "yes", "token": "keep"},
-    )
+    post(admin_client, "/connections/scim/disable", confirm="yes", token="keep")
     connection = stored(app, "scim")
     assert not connection.enabled and connection.secret_ciphertext
     page = admin_client.get("/connections").get_data(as_text=True)
     assert "SCIM is disabled" in page
     assert "untick <em>Enable provisioning</em>" in page and "Refresh token" in page
     assert audit_rows(app)[-1]["details"] == {"token": "kept"}
-    admin_client.post("/connections/scim/enable", data={"csrf_token": token(admin_client)})
+    post(admin_client, "/connections/scim/enable")
     assert stored(app, "scim").enabled
 
 
 def test_disable_scim_can_clear_the_token(admin_client, app):
     save_scim(admin_client)
-    admin_client.post(
-        "/connections/scim/disable",
-        data={"csrf_token": token(admin_client), "confirm": "yes", "token": "clear"},
-    )
+    post(admin_client, "/connections/scim/disable", confirm="yes", token="clear")
     assert stored(app, "scim").secret_ciphertext is None
 
 
@@ -242,7 +222,7 @@ def test_moving_a_connection_to_another_host_needs_the_secret_again(admin_client
 
 def test_changing_a_connection_forgets_its_last_test(admin_client, app):
     save_scim(admin_client, base_url="http://127.0.0.1:9/v2")
-    admin_client.post("/connections/scim/test", data={"csrf_token": token(admin_client)})
+    post(admin_client, "/connections/scim/test")
     assert stored(app, "scim").last_test_at is not None
     save_scim(admin_client, base_url="http://127.0.0.1:9/v3", secret="")
     assert stored(app, "scim").last_test_at is None
@@ -269,10 +249,8 @@ def test_a_token_echoed_by_the_server_is_redacted_everywhere(admin_client, app, 
     caplog.set_level(logging.DEBUG)
     with serve_wsgi(json_app(echo)) as root:
         save_scim(admin_client, base_url=root + "/v2")
-        tested = admin_client.post(
-            "/connections/scim/test",
-            headers={"HX-Request": "true", "X-CSRFToken": token(admin_client)},
-        ).get_data(as_text=True)
+        headers = htmx_headers(admin_client)
+        tested = admin_client.post("/connections/scim/test", headers=headers).get_data(as_text=True)
     assert "Workato rejected the SCIM token" in tested and "[redacted]" in tested
     page = admin_client.get("/connections").get_data(as_text=True)
     for place in (

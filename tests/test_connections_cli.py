@@ -7,7 +7,7 @@ import json
 from dashboard.connections import clients, service
 from dashboard.sync import service as sync
 from dashboard.sync.models import QUEUED
-from tests.conftest import audit_rows
+from tests.support.rows import audit_rows
 from tests.support.scim_server import ScimServer
 from tests.support.sync_world import World
 

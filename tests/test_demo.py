@@ -8,7 +8,8 @@ import re
 import pytest
 
 from dashboard.sandbox.people import PEOPLE
-from tests.conftest import audit_rows
+from tests.support.forms import post
+from tests.support.rows import audit_rows
 
 
 @pytest.fixture
@@ -70,8 +71,7 @@ def test_demo_outsider_is_refused(client):
 
 def test_demo_single_logout_round_trip(client):
     sign_in_as(client, "ada")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").get_data(as_text=True))
-    to_idp = client.post("/logout", data={"csrf_token": token.group(1)}).location
+    to_idp = post(client, "/logout").location
     assert "/sandbox/idp/slo?SAMLRequest=" in to_idp
     back = client.get(to_idp).location
     assert "/saml/sls?SAMLResponse=" in back and "Signature=" in back

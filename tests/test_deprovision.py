@@ -24,10 +24,11 @@ from dashboard.sandbox.onelogin import Scheduled
 from dashboard.sandbox.onelogin_seed import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, WORKATO_APP_ID
 from dashboard.sync import runner, service
 from dashboard.sync.models import Item
-from tests.conftest import ADMIN_EMAIL, ADMINS, SignIn
 from tests.support.fault_proxy import FaultProxy
 from tests.support.forms import HTMX, post
 from tests.support.onelogin import refusing_port
+from tests.support.people import person_id
+from tests.support.signin import ADMIN_EMAIL, signed_in_admin
 from tests.support.sync_world import ACTOR, World, roles_of
 
 ADA = "ada.lovelace@example.com"
@@ -62,9 +63,7 @@ def impatient_admin(make_app, idp, world):
     """An admin on the same dashboard (same database, same connections) whose calls to
     OneLogin and Workato give up after 0.25 s without an answer."""
     impatient = make_app(**SETTINGS, DASHBOARD_CONNECT_TIMEOUT_SECONDS=0.25)
-    signing_in = SignIn(impatient.test_client(), idp, impatient)
-    assert signing_in.as_(ADMIN_EMAIL, [ADMINS]).status_code == 302
-    return signing_in.client
+    return signed_in_admin(impatient, idp)
 
 
 @pytest.fixture
@@ -90,11 +89,6 @@ def world(app):
 def text(response) -> str:
     """The answer's HTML with entities decoded (an apostrophe, a curly quote)."""
     return html.unescape(response.get_data(as_text=True))
-
-
-def person_id(app, key: str) -> int:
-    with app.app_context():
-        return db.session.scalar(select(Person.id).where(Person.key == key))
 
 
 def deprovision(client, app, key: str, method: str, htmx: bool = False, **form):

@@ -16,8 +16,9 @@ from lxml import etree
 
 from dashboard.auth.models import SamlRequest
 from dashboard.extensions import db
-from tests.conftest import ADMIN_EMAIL, ADMINS, VIEWER_EMAIL, VIEWERS, audit_rows, count_rows
 from tests.support.pysaml_idp import PysamlIdp
+from tests.support.rows import audit_rows, count_rows
+from tests.support.signin import ADMIN_EMAIL, ADMINS, VIEWER_EMAIL, VIEWERS
 
 NS = {
     "samlp": "urn:oasis:names:tc:SAML:2.0:protocol",

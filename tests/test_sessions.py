@@ -10,18 +10,14 @@ import pytest
 from dashboard.auth.models import LoginSession, SamlRequest
 from dashboard.extensions import db
 from dashboard.timeutil import utcnow
-from tests.conftest import ADMIN_EMAIL, ADMINS, VIEWER_EMAIL, VIEWERS, audit_rows
+from tests.support.forms import post
 from tests.support.pysaml_idp import SLO_URL, PysamlIdp
+from tests.support.rows import audit_rows
+from tests.support.signin import ADMIN_EMAIL, ADMINS, VIEWER_EMAIL, VIEWERS
 
 
 def only_session(app) -> LoginSession:
     return db.session.scalars(db.select(LoginSession)).one()
-
-
-def csrf_token(client) -> str:
-    page = client.get("/").get_data(as_text=True)
-    marker = 'name="csrf_token" value="'
-    return page.split(marker, 1)[1].split('"', 1)[0]
 
 
 def test_session_cookie_is_httponly_and_samesite_lax(sign_in):
@@ -112,7 +108,7 @@ class TestShorterLimits:
 
 def test_sign_out_ends_the_session_and_starts_single_logout(admin_client, app, idp):
     cookie = admin_client.get_cookie("dashboard_session").value
-    response = admin_client.post("/logout", data={"csrf_token": csrf_token(admin_client)})
+    response = post(admin_client, "/logout")
     assert response.status_code == 302
     location = urlsplit(response.location)
     assert f"{location.scheme}://{location.netloc}{location.path}" == SLO_URL
@@ -126,7 +122,7 @@ def test_sign_out_ends_the_session_and_starts_single_logout(admin_client, app, i
 
 
 def test_idp_logout_response_completes_single_logout(admin_client, app, idp):
-    response = admin_client.post("/logout", data={"csrf_token": csrf_token(admin_client)})
+    response = post(admin_client, "/logout")
     answer = idp.logout_response_url(urlsplit(response.location).query)
     back = urlsplit(answer)
     assert back.path == "/saml/sls"
@@ -168,7 +164,7 @@ def test_sign_out_needs_the_csrf_token(admin_client):
 
 
 def test_viewer_may_sign_out(viewer_client, app):
-    response = viewer_client.post("/logout", data={"csrf_token": csrf_token(viewer_client)})
+    response = post(viewer_client, "/logout")
     assert response.status_code == 302
     assert audit_rows(app)[-1]["actor"] == VIEWER_EMAIL
 
@@ -182,6 +178,6 @@ class TestIdpWithoutSingleLogout:
 
     def test_sign_out_lands_on_the_signed_out_page(self, sign_in, client):
         assert sign_in.as_(VIEWER_EMAIL, [VIEWERS]).status_code == 302
-        response = client.post("/logout", data={"csrf_token": csrf_token(client)})
+        response = post(client, "/logout")
         assert response.location == "/signed-out"
         assert "You are signed out" in client.get("/signed-out").get_data(as_text=True)

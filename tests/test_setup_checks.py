@@ -23,6 +23,8 @@ from dashboard.sandbox.onelogin_seed import (
 from dashboard.setup import service as setup
 from dashboard.setup import template
 from dashboard.setup.checks import ITEMS
+from tests.support.checklist import item_html
+from tests.support.forms import htmx_headers
 from tests.support.onelogin import running, silent_server
 from tests.support.scim_server import ScimServer, serve_wsgi
 
@@ -149,15 +151,6 @@ def run(app, item_ids: list[str] | None = None) -> dict[str, setup.ItemResult]:
 def stored(app) -> dict[str, setup.ItemResult]:
     with app.app_context():
         return {r.id: r for r in setup.checklist()}
-
-
-def htmx(client) -> dict[str, str]:
-    page = client.get("/").get_data(as_text=True)
-    return {"HX-Request": "true", "X-CSRFToken": re.search(r'"X-CSRFToken": "([^"]+)"', page)[1]}
-
-
-def item_html(page: str, item_id: str) -> str:
-    return page.split(f'id="item-{item_id}"', 1)[1].split("</li>", 1)[0]
 
 
 def test_a_correct_setup_verifies_every_item(ready):
@@ -335,7 +328,7 @@ def test_a_silent_onelogin_does_not_hold_up_the_page(ready, admin_client):
     """OneLogin never answers: the run gives up at the check timeout, SCIM still verified."""
     with silent_server() as silent:
         connect_onelogin(ready, silent)
-        headers = htmx(admin_client)
+        headers = htmx_headers(admin_client)
         started = time.monotonic()
         response = admin_client.post("/setup/check", headers=headers)
         elapsed = time.monotonic() - started
@@ -356,7 +349,9 @@ def test_the_page_shows_the_stored_results_after_the_services_stop(app, admin_cl
         connect_onelogin(app, ol)
         connect(app, SCIM, scim.base_url, scim.token)
         connect(app, WORKATO_API, workato, WORKATO_TOKEN)
-        assert admin_client.post("/setup/check", headers=htmx(admin_client)).status_code == 200
+        assert (
+            admin_client.post("/setup/check", headers=htmx_headers(admin_client)).status_code == 200
+        )
     results = stored(app)
     page = admin_client.get("/setup").get_data(as_text=True)
     for item_id in (*ONELOGIN_ITEMS, *SCIM_ITEMS):
@@ -375,7 +370,9 @@ def test_re_checking_one_item_returns_its_row_and_updates_only_its_result(
     workato = tenant.apps[WORKATO_APP_ID]
     workato.provisioning_enabled = False
     workato.auth_method = 8  # app_saml would fail too, were it re-checked
-    response = admin_client.post("/setup/check/provisioning_enabled", headers=htmx(admin_client))
+    response = admin_client.post(
+        "/setup/check/provisioning_enabled", headers=htmx_headers(admin_client)
+    )
     fragment = response.get_data(as_text=True).strip()
     assert fragment.startswith('<li class="item item-failing" id="item-provisioning_enabled"')
     assert fragment.endswith("</li>") and fragment.count("<li") == 1

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 
 from dashboard.setup import template
-from tests.conftest import audit_rows
-
-
-def token(client) -> str:
-    return re.search(r'"X-CSRFToken": "([^"]+)"', client.get("/").get_data(as_text=True))[1]
-
-
-def item_html(page: str, item_id: str) -> str:
-    return page.split(f'id="item-{item_id}"', 1)[1].split("</li>", 1)[0]
+from tests.support.checklist import item_html
+from tests.support.forms import htmx_headers, post
+from tests.support.rows import audit_rows
 
 
 def test_without_connections_every_live_item_says_which_connection_is_missing(admin_client):
-    admin_client.post("/setup/check", data={"csrf_token": token(admin_client)})
+    post(admin_client, "/setup/check")
     page = admin_client.get("/setup").get_data(as_text=True)
     assert "Configure the OneLogin API on Connections first." in item_html(page, "onelogin_api")
     scim = item_html(page, "scim_api")
@@ -41,39 +34,32 @@ def test_check_json_lists_every_item_with_stable_ids_and_exit_0_without_failures
 
 def test_an_admin_confirms_and_withdraws_a_manual_step_with_htmx(admin_client, app):
     response = admin_client.post(
-        "/setup/confirm/deprovision_actions",
-        headers={"HX-Request": "true", "X-CSRFToken": token(admin_client)},
+        "/setup/confirm/deprovision_actions", headers=htmx_headers(admin_client)
     )
     fragment = response.get_data(as_text=True)
     assert fragment.strip().startswith("<li") and "Confirmed by ada.admin@example.com" in fragment
     assert audit_rows(app)[-1]["details"] == {"item": "deprovision_actions"}
-    admin_client.post(
-        "/setup/withdraw/deprovision_actions", data={"csrf_token": token(admin_client)}
-    )
+    post(admin_client, "/setup/withdraw/deprovision_actions")
     page = admin_client.get("/setup").get_data(as_text=True)
     assert "Needs confirmation" in item_html(page, "deprovision_actions")
     assert audit_rows(app)[-1]["action"] == "setup.confirmation_withdrawn"
 
 
 def test_a_live_item_cannot_be_confirmed_by_hand(admin_client):
-    response = admin_client.post(
-        "/setup/confirm/onelogin_api", data={"csrf_token": token(admin_client)}
-    )
+    response = post(admin_client, "/setup/confirm/onelogin_api")
     assert response.status_code == 400
 
 
 def test_viewers_cannot_confirm_or_re_check(viewer_client, app):
     for url in ("/setup/confirm/deprovision_actions", "/setup/check", "/setup/template"):
-        assert viewer_client.post(url, data={"csrf_token": token(viewer_client)}).status_code == 403
+        assert post(viewer_client, url).status_code == 403
     page = viewer_client.get("/setup").get_data(as_text=True)
     assert "Confirm it is done" not in page and ">Re-check<" not in page
 
 
 def test_pasting_a_template_on_the_page_checks_it(admin_client):
     body = template.default_template(["workato_role", "workato_role_test", "workato_role_prod"])
-    response = admin_client.post(
-        "/setup/template", data={"csrf_token": token(admin_client), "template": body}
-    )
+    response = post(admin_client, "/setup/template", template=body)
     assert response.status_code == 302
     page = admin_client.get("/setup").get_data(as_text=True)
     assert "Template saved; it maps every role field." in page
@@ -81,9 +67,7 @@ def test_pasting_a_template_on_the_page_checks_it(admin_client):
 
 
 def test_a_malformed_template_is_shown_back_with_the_error(admin_client):
-    response = admin_client.post(
-        "/setup/template", data={"csrf_token": token(admin_client), "template": "{oops"}
-    )
+    response = post(admin_client, "/setup/template", template="{oops")
     assert response.status_code == 422
     body = response.get_data(as_text=True)
     assert "The template is not valid JSON" in body and "{oops</textarea>" in body
@@ -113,7 +97,7 @@ def test_the_overview_sums_up_connections_and_the_checklist(admin_client, app):
     assert "Nothing is connected yet" in admin_client.get("/").get_data(as_text=True)
     with app.app_context():
         connections.save("scim", actor="t", base_url="http://127.0.0.1:9/v2", secret="x" * 20)
-    admin_client.post("/setup/check", data={"csrf_token": token(admin_client)})
+    post(admin_client, "/setup/check")
     page = admin_client.get("/").get_data(as_text=True)
     assert "Workato SCIM API:" in page and "Not tested" in page
     assert "OneLogin API:" in page and "Not configured" in page

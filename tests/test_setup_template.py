@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dashboard.setup import template
-from tests.conftest import audit_rows
+from tests.support.rows import audit_rows
 
 FIELDS = ["workato_role", "workato_role_test", "workato_role_prod"]
 

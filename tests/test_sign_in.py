@@ -1,14 +1,7 @@
 """SAML sign-in end to end, with pysaml2 as the identity provider."""
 
-from tests.conftest import (
-    ADMIN_EMAIL,
-    ADMINS,
-    OUTSIDER_EMAIL,
-    VIEWER_EMAIL,
-    VIEWERS,
-    audit_rows,
-    count_rows,
-)
+from tests.support.rows import audit_rows, count_rows
+from tests.support.signin import ADMIN_EMAIL, ADMINS, OUTSIDER_EMAIL, VIEWER_EMAIL, VIEWERS
 
 
 def test_admin_signs_in_and_lands_on_the_page_asked_for(sign_in, client, app):

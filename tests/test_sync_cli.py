@@ -25,7 +25,7 @@ from dashboard.sync.models import Run
 from dashboard.sync.one_user import TITLES
 from dashboard.sync.planner import ACTIONS, WRITES
 from dashboard.timeutil import utcnow
-from tests.conftest import audit_rows
+from tests.support.rows import audit_rows
 from tests.support.sync_world import World, roles_of
 
 OPERATOR = "ops.lead@example.com"

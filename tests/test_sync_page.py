@@ -11,12 +11,13 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from dashboard.extensions import db
-from dashboard.person import Person
 from dashboard.setup.models import CheckResult
 from dashboard.sync import runner, runs, service
 from dashboard.sync.models import Item, Run
-from tests.conftest import ADMIN_EMAIL, ADMINS, SignIn, audit_rows
-from tests.support.forms import HTMX, token
+from tests.support.forms import HTMX, post
+from tests.support.people import person_id
+from tests.support.rows import audit_rows
+from tests.support.signin import signed_in_admin
 from tests.support.sync_world import World, roles_of
 
 # The test works each queued run itself (runner.process): no thread, no timing.
@@ -30,11 +31,6 @@ WORKER = {
 @pytest.fixture
 def app(make_app):
     return make_app(**WORKER)
-
-
-def post(client, url: str, htmx: bool = False, **data):
-    headers = HTMX if htmx else {}
-    return client.post(url, data={"csrf_token": token(client), **data}, headers=headers)
 
 
 def preview(client, htmx: bool = False):
@@ -55,13 +51,6 @@ def apply(client, app, htmx: bool = False, **data):
 def work(app, run_id: int) -> None:
     with app.app_context():
         runner.process(run_id)
-
-
-def admin_of(app, idp):
-    """A signed-in admin's client for an app with its own settings."""
-    signer = SignIn(app.test_client(), idp, app)
-    assert signer.as_(ADMIN_EMAIL, [ADMINS]).status_code == 302
-    return signer.client
 
 
 def letters(n: int) -> str:
@@ -164,7 +153,7 @@ def test_known_orphans_are_one_table_under_one_attention_box(admin_client, app):
 def test_preview_apply_and_the_progress_card_reaches_100_percent(make_app, idp):
     """The default executor: a thread of the web process works the run."""
     app = make_app(DASHBOARD_SYNC_RATE=0)
-    admin = admin_of(app, idp)
+    admin = signed_in_admin(app, idp)
     with World.small(app) as world:
         world.person("Ada", "Lovelace", workato_role="Admin", workato_role_prod="Analyst")
         world.person("Alan", "Turing", workato_role="Operator")
@@ -256,7 +245,7 @@ def test_the_polled_card_is_not_a_live_region_its_status_line_speaks_on_change(a
 
 def test_a_queued_run_of_the_thread_executor_says_starting(make_app, idp, monkeypatch):
     app = make_app(DASHBOARD_SYNC_RATE=0)
-    admin = admin_of(app, idp)
+    admin = signed_in_admin(app, idp)
     monkeypatch.setattr(service, "launch", lambda run_id: None)  # hold it in the queue
     with World.small(app) as world:
         world.person("Ada", "Lovelace", workato_role="Admin")
@@ -270,7 +259,7 @@ def test_apply_needs_the_exact_number_of_suspensions_when_the_guard_trips(make_a
     app = make_app(
         **WORKER, DASHBOARD_SYNC_SUSPEND_GUARD_COUNT=0, DASHBOARD_SYNC_SUSPEND_GUARD_SHARE=0
     )
-    admin = admin_of(app, idp)
+    admin = signed_in_admin(app, idp)
     with World.small(app) as world:
         world.person("Grace", "Hopper", status=2, workato_role="Analyst")  # suspended
         world.add_workato_user("grace.hopper@example.com", workato_role="Analyst")
@@ -314,7 +303,7 @@ def test_a_viewer_sees_no_buttons_and_cannot_preview_or_apply(viewer_client, app
 
 def test_a_cancelled_run_offers_resume_which_finishes_it(make_app, idp):
     app = make_app(**WORKER, DASHBOARD_SYNC_CONCURRENCY=1)
-    admin = admin_of(app, idp)
+    admin = signed_in_admin(app, idp)
     with World.small(app) as world:
         for last in ("Lovelace", "Turing", "Hopper"):
             world.person("Ada", last, workato_role="Admin")
@@ -517,10 +506,7 @@ def test_a_preview_made_before_another_run_finished_warns_above_apply(admin_clie
         assert "Out of date" not in page
         assert '<button type="submit">Apply 2 changes</button>' in page
 
-        with app.app_context():
-            ada = db.session.scalar(
-                select(Person.id).where(Person.key == "ada.lovelace@example.com")
-            )
+        ada = person_id(app, "ada.lovelace@example.com")
         assert post(admin_client, f"/users/{ada}/provision").status_code == 200
         page = admin_client.get("/sync").get_data(as_text=True)
 

@@ -14,17 +14,13 @@ from dashboard.extensions import db
 from dashboard.person import Person
 from dashboard.sync import service
 from tests.support.forms import HTMX, post
+from tests.support.people import person_id
 from tests.support.sync_world import World, roles_of
 
 
 @pytest.fixture
 def app(make_app):
     return make_app(DASHBOARD_SYNC_EXECUTOR="worker", DASHBOARD_SYNC_RATE=0)
-
-
-def person_id(app, key: str) -> int:
-    with app.app_context():
-        return db.session.scalar(select(Person.id).where(Person.key == key))
 
 
 def rows(body: str) -> list[str]:
