@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from http.cookies import Morsel, SimpleCookie
 from urllib.parse import urlsplit
 
 import pytest
@@ -13,20 +14,29 @@ from dashboard.timeutil import utcnow
 from tests.support.forms import post
 from tests.support.pysaml_idp import SLO_URL, PysamlIdp
 from tests.support.rows import audit_rows
-from tests.support.signin import ADMIN_EMAIL, ADMINS, VIEWER_EMAIL, VIEWERS
+from tests.support.signin import ADMIN_EMAIL, ADMINS, VIEWER_EMAIL, VIEWERS, SignIn
 
 
 def only_session(app) -> LoginSession:
     return db.session.scalars(db.select(LoginSession)).one()
 
 
+def session_cookie(response) -> Morsel:
+    """The session cookie the answer sets, as a browser reads its Set-Cookie header."""
+    set_cookies = response.headers.getlist("Set-Cookie")
+    jar = SimpleCookie()
+    for header in set_cookies:
+        jar.load(header)
+    assert "dashboard_session" in jar, set_cookies
+    return jar["dashboard_session"]
+
+
 def test_session_cookie_is_httponly_and_samesite_lax(sign_in):
-    response = sign_in.as_(ADMIN_EMAIL, [ADMINS])
-    cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("dashboard_session=")
-    assert "HttpOnly" in cookie
-    assert "SameSite=Lax" in cookie
-    assert "Secure" not in cookie  # plain http (loopback) base URL
+    cookie = session_cookie(sign_in.as_(ADMIN_EMAIL, [ADMINS]))
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+    assert cookie["secure"] == ""  # plain http (loopback) base URL: not Secure
+    assert cookie["path"] == "/"
 
 
 class TestUnderHttps:
@@ -34,11 +44,19 @@ class TestUnderHttps:
     def app(self, make_app):
         return make_app(SAML_SP_BASE_URL="https://localhost")
 
-    def test_cookie_is_secure_and_hsts_is_sent(self, app):
-        client = app.test_client()
-        response = client.get("/saml/metadata", base_url="https://localhost")
+    def test_cookie_is_secure_and_hsts_is_sent(self, app, idp):
+        """Signed in over https, the browser is handed a session cookie it sends over https
+        only, that scripts cannot read and that cross-site requests do not carry; and it is
+        told to use https only from now on."""
+        sign_in = SignIn(app.test_client(), idp, app, base_url="https://localhost")
+        response = sign_in.as_(ADMIN_EMAIL, [ADMINS])
+        assert response.status_code == 302, response.get_data(as_text=True)
+        cookie = session_cookie(response)
+        assert cookie["secure"] is True
+        assert cookie["httponly"] is True
+        assert cookie["samesite"] == "Lax"
         assert response.headers["Strict-Transport-Security"].startswith("max-age=")
-        assert app.config["SESSION_COOKIE_SECURE"] is True
+        assert sign_in.client.get("/", base_url="https://localhost").status_code == 200
 
 
 def test_no_hsts_over_plain_http(client):
