@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, instance_path: str | None = Non
     setup_audit(app, settings)
     setup_vault(app, settings)
     setup_saml(app, settings)
+    setup_rate_limits(app, settings)
     setup_sessions(app)
     setup_security_headers(app)
     setup_blueprints(app, settings)
@@ -221,6 +222,13 @@ def _serves_pages() -> bool:
     """
     ctx = click.get_current_context(silent=True)
     return ctx is None or ctx.info_name == "run"
+
+
+def setup_rate_limits(app: Flask, settings: Settings) -> None:
+    """Limit the sign-in endpoints per client address (before any hook that could write)."""
+    from dashboard.auth import ratelimit
+
+    ratelimit.setup(app, settings)
 
 
 def setup_sessions(app: Flask) -> None:

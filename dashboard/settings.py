@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import click
+from limits import parse_many
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -24,6 +25,8 @@ FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DEMO_ADMIN_VALUE = "Workato Dashboard Admins"
 DEMO_VIEWER_VALUE = "Workato Dashboard Viewers"
 DEMO_BASE_URL = "http://127.0.0.1:5000"
+# Where sign-in rate limits may be counted: in this process, or in Redis (shared).
+RATELIMIT_STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel")
 
 
 class Settings(BaseSettings):
@@ -37,6 +40,10 @@ class Settings(BaseSettings):
     DASHBOARD_SESSION_IDLE_MINUTES: int = Field(default=30, ge=1)
     DASHBOARD_SESSION_MAX_HOURS: int = Field(default=12, ge=1)
     DASHBOARD_PROXY_COUNT: int = Field(default=0, ge=0)
+    # Requests to /saml/login, /saml/acs and /saml/sls per client address (Flask-Limiter's
+    # syntax), counted where every process and instance sees the same counts when shared.
+    DASHBOARD_SIGNIN_RATE_LIMIT: str = "30/minute"
+    DASHBOARD_RATELIMIT_STORAGE_URL: str = "memory://"
     DASHBOARD_ENCRYPTION_KEY: SecretStr | None = None
     DASHBOARD_CONNECT_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0)
     DASHBOARD_CHECK_TIMEOUT_SECONDS: float = Field(default=20.0, gt=0)
@@ -90,6 +97,29 @@ class Settings(BaseSettings):
                 f"at least one; these are not: {', '.join(bad) or '(empty)'}"
             )
         return fields
+
+    @field_validator("DASHBOARD_SIGNIN_RATE_LIMIT")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate limit such as 30/minute (or 30/minute;200/hour)"
+            ) from None
+        return value
+
+    @field_validator("DASHBOARD_RATELIMIT_STORAGE_URL")
+    @classmethod
+    def _rate_limit_storage(cls, value: str) -> str:
+        # Only the scheme is named back: the URL may hold a password.
+        scheme = urlsplit(value).scheme
+        if scheme not in RATELIMIT_STORAGE_SCHEMES:
+            raise ValueError(
+                f"the scheme {scheme or '(none)'!r} is not one of "
+                f"{', '.join(s + '://' for s in RATELIMIT_STORAGE_SCHEMES)}"
+            )
+        return value
 
     @field_validator("SAML_SP_BASE_URL")
     @classmethod
