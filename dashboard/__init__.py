@@ -233,13 +233,14 @@ def setup_rate_limits(app: Flask, settings: Settings) -> None:
 
 def setup_sessions(app: Flask) -> None:
     from dashboard.auth import sessions
-    from dashboard.auth.permissions import enforce
+    from dashboard.auth.permissions import enforce, is_background_poll
 
     login_manager.init_app(app)
 
     @login_manager.user_loader
     def load_account(token: str):
-        account, _reason = sessions.resume(token)
+        # A page polling in the background is not someone using the dashboard.
+        account, _reason = sessions.resume(token, activity=not is_background_poll())
         return account
 
     # Who may do what is decided first; CSRF is checked next, for those let through.

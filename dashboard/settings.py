@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     SAML_ADMIN_VALUES: CommaList = []
     SAML_VIEWER_VALUES: CommaList = []
     SAML_ALLOW_IDP_INITIATED: bool = False
+    # Split each role value on this (OneLogin's "Semicolon Delimited input": ";"); unset, a
+    # value is one role, so a group named "x;Admins" is not the Admins group.
+    SAML_ROLE_DELIMITER: str | None = None
 
     @field_validator(
         "SAML_ADMIN_VALUES",
@@ -120,6 +123,11 @@ class Settings(BaseSettings):
                 f"{', '.join(s + '://' for s in RATELIMIT_STORAGE_SCHEMES)}"
             )
         return value
+
+    @field_validator("SAML_ROLE_DELIMITER")
+    @classmethod
+    def _delimiter(cls, value: str | None) -> str | None:
+        return value or None
 
     @field_validator("SAML_SP_BASE_URL")
     @classmethod

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from dashboard.sandbox.people import PEOPLE
+from tests.support.browser import cross_site_post
 from tests.support.forms import post
 from tests.support.rows import audit_rows
 
@@ -38,7 +39,7 @@ def sign_in_as(client, key: str, next_path: str = "/"):
     autopost = client.post(action, data=fields(body)).get_data(as_text=True)
     assert 'src="/static/js/autopost.js"' in autopost
     acs = re.search(r'<form method="post" action="([^"]+)" data-autopost>', autopost).group(1)
-    client._cookies.clear()  # the cross-site POST carries no cookie
+    cross_site_post(client)  # as a real IdP's POST is: only SameSite=None cookies go
     return client.post(acs, data=fields(autopost))
 
 

@@ -1,5 +1,7 @@
 """SAML sign-in end to end, with pysaml2 as the identity provider."""
 
+import pytest
+
 from tests.support.rows import audit_rows, count_rows
 from tests.support.signin import ADMIN_EMAIL, ADMINS, OUTSIDER_EMAIL, VIEWER_EMAIL, VIEWERS
 
@@ -35,11 +37,26 @@ def test_someone_without_a_dashboard_role_gets_a_clear_403(sign_in, client, app)
     assert refusal["actor"] == OUTSIDER_EMAIL
 
 
-def test_semicolon_delimited_role_values_are_understood(sign_in, client):
-    """OneLogin can send a multi-value parameter as one semicolon-delimited value."""
-    response = sign_in.as_(ADMIN_EMAIL, [f"Employees;{ADMINS}"])
-    assert response.status_code == 302
-    assert ">admin<" in client.get("/").get_data(as_text=True)
+def test_a_group_whose_name_holds_a_semicolon_grants_nothing(sign_in, client, app):
+    """Unless told to split, a role value is one role: a group someone could name
+    `x;Dashboard Admins` is not the admins group."""
+    response = sign_in.as_(OUTSIDER_EMAIL, [f"x;{ADMINS}"])
+    assert response.status_code == 403
+    assert client.get("/").status_code == 302  # not signed in
+    assert audit_rows(app)[-1]["details"]["reason"] == "not_authorised"
+
+
+class TestSemicolonDelimitedRoles:
+    """OneLogin's "Semicolon Delimited input" sends a multi-value parameter as one value."""
+
+    @pytest.fixture
+    def app(self, make_app):
+        return make_app(SAML_ROLE_DELIMITER=";")
+
+    def test_the_value_is_split_into_roles(self, sign_in, client):
+        response = sign_in.as_(ADMIN_EMAIL, [f"Employees;{ADMINS}"])
+        assert response.status_code == 302
+        assert ">admin<" in client.get("/").get_data(as_text=True)
 
 
 def test_sign_in_is_audited_with_source_ip(sign_in, app):

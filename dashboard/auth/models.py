@@ -80,6 +80,9 @@ class LoginSession(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(32))
+    # The assertion's SessionNotOnOrAfter: the IdP wants a fresh sign-in (and the role read
+    # again) by then, even before DASHBOARD_SESSION_MAX_HOURS.
+    idp_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The plain token, only in memory for the request that created or loaded it.
     token = None  # str, not a column
@@ -89,6 +92,8 @@ class LoginSession(db.Model):
             return self.end_reason or "ended"
         if now - self.created_at >= lifetime:
             return "lifetime"
+        if self.idp_expires_at is not None and now >= self.idp_expires_at:
+            return "idp_session_expired"
         if now - self.last_seen_at >= idle:
             return "idle"
         return None
@@ -98,7 +103,8 @@ class SamlRequest(db.Model):
     """A request this server sent to the IdP, so that the answer can be matched to it.
 
     Kept in the database, not the browser session: the IdP's POST to the ACS is cross-site,
-    and browsers send no SameSite=Lax cookie with it.
+    and browsers send no SameSite=Lax cookie with it. The browser that asked is recognised by
+    a cookie of its own (dashboard.auth.binding).
     """
 
     __tablename__ = "saml_requests"

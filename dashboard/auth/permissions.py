@@ -2,7 +2,8 @@
 
 Every endpoint needs a signed-in admin or viewer unless marked @public. Viewers may only
 read: any request that can change state (anything but GET, HEAD, OPTIONS) needs an admin,
-except endpoints marked @viewer_may_post (signing out).
+except endpoints marked @viewer_may_post (signing out). Endpoints marked @background_poll
+need a session but do not count as activity for its idle timeout.
 """
 
 from __future__ import annotations
@@ -28,6 +29,18 @@ def public(view: Callable) -> Callable:
 def viewer_may_post(view: Callable) -> Callable:
     view.viewer_may_post = True  # type: ignore[attr-defined]
     return view
+
+
+def background_poll(view: Callable) -> Callable:
+    """A view a page calls by itself on a timer (a run's progress card): it needs a session
+    like any other, but its requests are not activity that keeps an idle session alive."""
+    view.background_poll = True  # type: ignore[attr-defined]
+    return view
+
+
+def is_background_poll() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "background_poll", False))
 
 
 def enforce() -> Response | None:

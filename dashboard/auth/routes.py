@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, redirect, render_template, request, session
 from flask_login import current_user, login_user
 
-from dashboard.auth import service
+from dashboard.auth import binding, service
 from dashboard.auth.permissions import local_path, public, viewer_may_post
 from dashboard.auth.saml import HINTS, SamlRefused, request_data
 from dashboard.extensions import csrf
@@ -35,7 +35,10 @@ def login() -> Response:
     next_path = local_path(request.args.get("next")) or "/"
     if current_user.is_authenticated:
         return redirect(next_path)
-    return redirect(service.begin_sign_in(_data(), next_path))
+    started = service.begin_sign_in(_data(), next_path)
+    return binding.bind(
+        redirect(started.idp_url), request.cookies, started.request_id, service.config()
+    )
 
 
 @bp.post("/saml/acs")
@@ -46,7 +49,9 @@ def acs() -> Response | tuple[str, int]:
     if not saml_response:
         abort(400, "This address takes a SAMLResponse posted by the identity provider.")
     try:
-        result = service.complete_sign_in(_data(), saml_response, request.form.get("RelayState"))
+        result = service.complete_sign_in(
+            _data(), saml_response, request.form.get("RelayState"), request.cookies
+        )
     except SamlRefused as exc:
         status = 403 if exc.forbidden else 400
         hint = HINTS.get(exc.reason)
@@ -69,12 +74,16 @@ def logout() -> Response:
 def sls() -> Response | tuple[str, int]:
     account = current_user._get_current_object() if current_user.is_authenticated else None
     try:
-        url = service.handle_logout_message(_data(), account)
+        handled = service.handle_logout_message(_data(), account)
     except SamlRefused as exc:
+        # Anyone can send a browser here: a message that fails its checks ends nothing.
+        page = render_template(
+            "auth/signed_out.html", problem=exc.message, still_signed_in=account is not None
+        )
+        return page, 400
+    if handled.ended_this_session:
         session.clear()
-        return render_template("auth/signed_out.html", problem=exc.message), 400
-    session.clear()
-    return redirect(url or "/signed-out")
+    return redirect(handled.next_url or "/signed-out")
 
 
 @bp.get("/signed-out")

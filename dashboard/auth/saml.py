@@ -18,6 +18,7 @@ from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.errors import OneLogin_Saml2_Error, OneLogin_Saml2_ValidationError
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
+from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.response import OneLogin_Saml2_Response
 from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
@@ -28,16 +29,22 @@ CLOCK_SKEW_SECONDS = OneLogin_Saml2_Constants.ALLOWED_CLOCK_DRIFT
 
 
 class SamlRefused(Exception):
-    """A SAML message was not accepted. `reason` is a stable code for the audit trail."""
+    """A SAML message was not accepted. `reason` is a stable code for the audit trail.
+
+    `signed`: the refusal came after the IdP's signature was checked, so `message` holds only
+    our words and what the IdP signed. Before that, anything in it may be the sender's text:
+    the audit trail then keeps the reason alone.
+    """
 
     # Set by refusals that come after SAML was satisfied (see service.NotAllowed).
     forbidden = False
     actor: str | None = None
 
-    def __init__(self, reason: str, message: str):
+    def __init__(self, reason: str, message: str, *, signed: bool = False):
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.signed = signed
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class Assertion:
     assertion_id: str
     not_on_or_after: datetime
     attributes: dict[str, list[str]] = field(default_factory=dict)
+    # The AuthnStatement's SessionNotOnOrAfter: when the IdP wants a fresh sign-in.
+    session_not_on_or_after: datetime | None = None
 
     def first(self, *names: str) -> str | None:
         for name in names:
@@ -71,6 +80,7 @@ class SamlConfig:
     admin_values: tuple[str, ...]
     viewer_values: tuple[str, ...]
     allow_idp_initiated: bool
+    role_delimiter: str | None = None  # split each role value on it (SAML_ROLE_DELIMITER)
 
     @property
     def entity_id(self) -> str:
@@ -189,6 +199,7 @@ def load_config(settings: Settings) -> SamlConfig:
         admin_values=tuple(settings.SAML_ADMIN_VALUES),
         viewer_values=tuple(settings.SAML_VIEWER_VALUES),
         allow_idp_initiated=settings.SAML_ALLOW_IDP_INITIATED,
+        role_delimiter=settings.SAML_ROLE_DELIMITER,
     )
     try:
         config.toolkit_settings  # noqa: B018  (builds and checks the toolkit settings now)
@@ -294,7 +305,9 @@ def validate_response(
     # The library accepts a response without Destination; a signed one must name our ACS.
     if response.document.get("Destination") != config.acs_url:
         raise SamlRefused(
-            "wrong_destination", f"The sign-in response was not addressed to {config.acs_url}."
+            "wrong_destination",
+            f"The sign-in response was not addressed to {config.acs_url}.",
+            signed=True,
         )
     not_on_or_after = response.get_assertion_not_on_or_after()
     if not not_on_or_after:
@@ -304,7 +317,9 @@ def validate_response(
             "no_expiry",
             "The sign-in response's assertion has no expiry (SubjectConfirmationData "
             "NotOnOrAfter), which SAML requires.",
+            signed=True,
         )
+    session_ends = response.get_session_not_on_or_after()
     return Assertion(
         issuer=config.idp_entity_id,
         name_id=response.get_nameid(),
@@ -313,6 +328,9 @@ def validate_response(
         # Kept past expiry by the skew python3-saml allows, so it cannot be replayed then.
         not_on_or_after=datetime.fromtimestamp(not_on_or_after + CLOCK_SKEW_SECONDS, UTC),
         attributes={k: [str(v) for v in vs] for k, vs in response.get_attributes().items()},
+        session_not_on_or_after=(
+            datetime.fromtimestamp(session_ends, UTC) if session_ends else None
+        ),
     )
 
 
@@ -358,6 +376,9 @@ HINTS = {
     "request_expired": "Sign in again from the dashboard.",
     "unknown_in_response_to": "Sign in again from the dashboard; if it keeps happening, another "
     "server may be answering on this address.",
+    "not_this_browser": "A sign-in must end in the browser that started it, within 15 minutes "
+    "(a cookie recognises it). If it keeps happening, serve the dashboard over https: over "
+    "plain http browsers keep that cookie only for localhost or 127.0.0.1.",
 }
 
 
@@ -365,18 +386,39 @@ def _reason(exc: OneLogin_Saml2_ValidationError) -> str:
     return _REASONS.get(exc.code, "invalid")
 
 
-def process_logout(
-    config: SamlConfig, data: dict, request_id: str | None, end_session
-) -> str | None:
-    """Handle what the IdP sent to our SLS: a LogoutResponse (returns None) or a
-    LogoutRequest (ends the session and returns the URL of our LogoutResponse)."""
+@dataclass(frozen=True)
+class LogoutMessage:
+    """A logout message from the IdP that passed every check (signature included)."""
+
+    # For a LogoutRequest: whose sessions to end (all of name_id's when no index is listed),
+    # and our LogoutResponse's URL. For a LogoutResponse (the answer to ours): all None.
+    name_id: str | None = None
+    session_indexes: tuple[str, ...] = ()
+    answer_url: str | None = None
+
+
+def process_logout(config: SamlConfig, data: dict, request_id: str | None) -> LogoutMessage:
+    """Check what the IdP sent to our SLS. Ends nothing itself: which session a valid
+    LogoutRequest names is for the caller to match."""
     auth = _toolkit(config, data)
     try:
-        url = auth.process_slo(request_id=request_id, delete_session_cb=end_session)
+        # keep_local_session: python3-saml would otherwise call for the browser's session to
+        # end whatever NameID the request names.
+        url = auth.process_slo(request_id=request_id, keep_local_session=True)
     except OneLogin_Saml2_Error as exc:
         raise SamlRefused("invalid_logout", f"The logout message was refused: {exc}") from exc
     errors = auth.get_errors()
     if errors:
         reason = auth.get_last_error_reason() or ", ".join(errors)
         raise SamlRefused("invalid_logout", f"The logout message was refused: {reason}")
-    return url
+    if "SAMLRequest" not in data["get_data"]:
+        return LogoutMessage()
+    request_xml = auth.get_last_request_xml()
+    try:
+        name_id = OneLogin_Saml2_Logout_Request.get_nameid(request_xml)
+    except OneLogin_Saml2_Error as exc:  # an encrypted NameID we hold no key for
+        raise SamlRefused(
+            "invalid_logout", "The logout request's NameID could not be read.", signed=True
+        ) from exc
+    indexes = OneLogin_Saml2_Logout_Request.get_session_indexes(request_xml)
+    return LogoutMessage(name_id=name_id, session_indexes=tuple(indexes), answer_url=url)

@@ -1,7 +1,8 @@
 """Sign-in and sign-out: what happens once SAML has spoken.
 
 The views call these functions; every outcome, accepted or refused, is audited here, in the
-same transaction as the state it changes.
+same transaction as the state it changes (refusals through dashboard.auth.refusals, which
+bounds how many entries a flood of them can write).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from onelogin.saml2.logout_response import OneLogin_Saml2_Logout_Response
 from sqlalchemy.exc import IntegrityError
 
 from dashboard import audit
-from dashboard.auth import saml, sessions
+from dashboard.auth import binding, refusals, saml, sessions
 from dashboard.auth.models import (
     ADMIN,
     VIEWER,
@@ -38,7 +39,7 @@ class NotAllowed(saml.SamlRefused):
     forbidden = True
 
     def __init__(self, actor: str, message: str):
-        super().__init__("not_authorised", message)
+        super().__init__("not_authorised", message, signed=True)
         self.actor = actor
 
 
@@ -49,6 +50,18 @@ class SignIn:
     next_path: str
 
 
+@dataclass(frozen=True)
+class SignInStarted:
+    idp_url: str  # where to send the browser
+    request_id: str  # what the browser is bound to (dashboard.auth.binding)
+
+
+@dataclass(frozen=True)
+class LogoutHandled:
+    next_url: str | None  # our LogoutResponse at the IdP, or None: the signed-out page
+    ended_this_session: bool  # the browser's own session was among those the IdP ended
+
+
 def config() -> saml.SamlConfig:
     saml_config = current_app.extensions.get("dashboard.saml")
     if saml_config is None:
@@ -56,13 +69,13 @@ def config() -> saml.SamlConfig:
     return saml_config
 
 
-def begin_sign_in(data: dict, next_path: str) -> str:
-    """Record an AuthnRequest and return the IdP URL to send the browser to."""
+def begin_sign_in(data: dict, next_path: str) -> SignInStarted:
+    """Record an AuthnRequest; the IdP URL to send the browser to, and the request's id."""
     url, request_id = saml.authn_request(config(), data, next_path)
     _prune()  # this public route is where the table grows, so it is kept small here
     _remember_request(request_id, "authn")
     db.session.commit()
-    return url
+    return SignInStarted(idp_url=url, request_id=request_id)
 
 
 def _remember_request(request_id: str, kind: str) -> None:
@@ -72,13 +85,16 @@ def _remember_request(request_id: str, kind: str) -> None:
     )
 
 
-def complete_sign_in(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
-    """Check a response posted to the ACS; start a session or raise saml.SamlRefused.
+def complete_sign_in(
+    data: dict, saml_response: str, relay_state: str | None, cookies: dict[str, str]
+) -> SignIn:
+    """Check a response posted to the ACS by a browser sending `cookies`; start a session
+    or raise saml.SamlRefused.
 
-    Either way the outcome is audited and committed.
+    Either way the outcome is audited (a refusal within refusals' bounds) and committed.
     """
     try:
-        result = _accept(data, saml_response, relay_state)
+        result = _accept(data, saml_response, relay_state, cookies)
         audit.record(
             "auth.sign_in",
             actor=result.account.actor,
@@ -89,19 +105,16 @@ def complete_sign_in(data: dict, saml_response: str, relay_state: str | None) ->
         db.session.commit()
     except saml.SamlRefused as exc:
         db.session.rollback()
-        audit.record(
-            "auth.refused",
-            actor=exc.actor or "anonymous",
-            outcome="refused",
-            details={"reason": exc.reason, "message": exc.message},
-        )
+        refusals.record("auth.refused", exc)
         _prune()
         db.session.commit()
         raise
     return result
 
 
-def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
+def _accept(
+    data: dict, saml_response: str, relay_state: str | None, cookies: dict[str, str]
+) -> SignIn:
     cfg = config()
     next_path = "/"
     if relay_state:
@@ -129,13 +142,21 @@ def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
                 "unknown_in_response_to",
                 "The sign-in response answers a request this dashboard never made.",
             )
+        if not binding.started_here(cookies, request_id):
+            raise saml.SamlRefused(
+                "not_this_browser",
+                "This sign-in was started in another browser, or this browser's sign-in "
+                "cookie is missing or expired. Sign in again from the dashboard's own address.",
+            )
     assertion = saml.validate_response(cfg, data, saml_response, request_id)
     if db.session.get(SeenAssertion, assertion.assertion_id) is not None:
         raise _replayed()
     if pending is not None:
         if pending.expires_at <= now:
             raise saml.SamlRefused(
-                "request_expired", "The sign-in took too long at the IdP; please sign in again."
+                "request_expired",
+                "The sign-in took too long at the IdP; please sign in again.",
+                signed=True,
             )
         # One statement, so that two answers to one request cannot both use it.
         requests = SamlRequest.__table__
@@ -145,7 +166,9 @@ def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
             .values(consumed_at=now)
         ).rowcount
         if not used:
-            raise saml.SamlRefused("request_reused", "This sign-in request was already answered.")
+            raise saml.SamlRefused(
+                "request_reused", "This sign-in request was already answered.", signed=True
+            )
     db.session.add(
         SeenAssertion(id=assertion.assertion_id, not_on_or_after=assertion.not_on_or_after)
     )
@@ -164,21 +187,29 @@ def _accept(data: dict, saml_response: str, relay_state: str | None) -> SignIn:
         )
     account = _link_identity(cfg, assertion)
     account.last_sign_in_at = now
-    login = sessions.start(account, role, assertion.name_id, assertion.session_index)
+    login = sessions.start(
+        account,
+        role,
+        assertion.name_id,
+        assertion.session_index,
+        idp_expires_at=assertion.session_not_on_or_after,
+    )
     return SignIn(account=account, login=login, next_path=next_path)
 
 
 def _replayed() -> saml.SamlRefused:
-    return saml.SamlRefused("replayed", "This sign-in response was already used once.")
+    return saml.SamlRefused("replayed", "This sign-in response was already used once.", signed=True)
 
 
 def _role_for(cfg: saml.SamlConfig, assertion: saml.Assertion) -> str | None:
-    # OneLogin sends multi-value parameters as several values, or one semicolon list.
-    values = {
-        part.strip()
-        for value in assertion.attributes.get(cfg.role_attribute, [])
-        for part in value.split(";")
-    }
+    """Admin, viewer or None, from the role attribute's values. OneLogin sends a multi-value
+    parameter as several values, or, with "Semicolon Delimited input", as one value to split
+    (SAML_ROLE_DELIMITER=";"): only then is a value split, so that a group whose name holds
+    the delimiter ("x;Admins") is not taken for the groups it seems to list."""
+    raw = assertion.attributes.get(cfg.role_attribute, [])
+    if cfg.role_delimiter:
+        raw = [part for value in raw for part in value.split(cfg.role_delimiter)]
+    values = {value.strip() for value in raw}
     if values & set(cfg.admin_values):
         return ADMIN
     if values & set(cfg.viewer_values):
@@ -237,25 +268,25 @@ def sign_out(account: Account, data: dict, reason: str = "sign_out") -> str | No
     return url
 
 
-def handle_logout_message(data: dict, account: Account | None) -> str | None:
-    """A message from the IdP at our SLS. Returns where to send the browser next."""
+def handle_logout_message(data: dict, account: Account | None) -> LogoutHandled:
+    """A message from the IdP at our SLS, in a browser signed in as `account` (or not).
+
+    Nothing is ended unless the message passed every check; a LogoutRequest then ends the
+    sessions it names (its NameID, and SessionIndex when given), which are the browser's
+    own only when they match it: a valid request for someone else signs nobody else out.
+    """
     try:
-        url = _process_logout_message(data, account)
+        handled = _process_logout_message(data, account)
     except saml.SamlRefused as exc:
         db.session.rollback()
-        audit.record(
-            "auth.logout_refused",
-            actor="anonymous",
-            outcome="refused",
-            details={"reason": exc.reason, "message": exc.message},
-        )
+        refusals.record("auth.logout_refused", exc)
         db.session.commit()
         raise
     db.session.commit()
-    return url
+    return handled
 
 
-def _process_logout_message(data: dict, account: Account | None) -> str | None:
+def _process_logout_message(data: dict, account: Account | None) -> LogoutHandled:
     cfg = config()
     request_id = None
     if "SAMLResponse" in data["get_data"]:
@@ -273,15 +304,19 @@ def _process_logout_message(data: dict, account: Account | None) -> str | None:
             )
         pending.consumed_at = utcnow()
         request_id = pending.id
-
-    def end_local_session() -> None:
-        if account is not None and account.login is not None:
-            sessions.end(account.login, "idp_logout")
-            audit.record(
-                "auth.sign_out",
-                actor=account.actor,
-                outcome="success",
-                details={"initiated_by": "idp"},
-            )
-
-    return saml.process_logout(cfg, data, request_id, end_local_session)
+    message = saml.process_logout(cfg, data, request_id)
+    if message.name_id is None:
+        # The IdP's answer to our own LogoutRequest: that session ended at /logout.
+        return LogoutHandled(next_url=None, ended_this_session=False)
+    ended = sessions.end_matching(message.name_id, list(message.session_indexes), "idp_logout")
+    for login in ended:
+        audit.record(
+            "auth.sign_out",
+            actor=login.account.email or login.name_id,
+            outcome="success",
+            details={"initiated_by": "idp"},
+        )
+    mine = account.login.id if account is not None and account.login is not None else None
+    return LogoutHandled(
+        next_url=message.answer_url, ended_this_session=any(login.id == mine for login in ended)
+    )

@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_login import current_user
 
+from dashboard.auth.permissions import background_poll
 from dashboard.htmx import answer, back, is_htmx, refused
 from dashboard.setup import service as setup
 from dashboard.setup.service import FAILING
@@ -192,6 +193,7 @@ def apply(run_id: int):
 
 
 @bp.get("/runs/<int:run_id>/progress")
+@background_poll
 def progress(run_id: int):
     """One run's progress card; it polls itself every second until the run is final."""
     run = service.refresh_if_silent(_run_or_404(run_id))  # a dead process's run: interrupted

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.support.browser import cross_site_post
 from tests.support.pysaml_idp import SSO_URL, PysamlIdp, post_binding
 
 # The role attribute's values the test apps map to admin and viewer.
@@ -53,7 +54,7 @@ class SignIn:
 
     def post(self, xml: str, relay_state: str | None):
         # The IdP's POST is cross-site: a SameSite=Lax cookie is not sent with it.
-        self.client._cookies.clear()
+        cross_site_post(self.client)
         data = {"SAMLResponse": post_binding(xml)}
         if relay_state is not None:
             data["RelayState"] = relay_state
