@@ -17,7 +17,7 @@ from dashboard.connections import http
 from dashboard.extensions import db
 from dashboard.person import Person
 from dashboard.sandbox.onelogin_seed import WORKATO_APP_ID
-from dashboard.sync import freshness, runner, runs, service
+from dashboard.sync import freshness, reports, runner, runs, service
 from dashboard.sync.models import Item, Run
 from dashboard.timeutil import utcnow
 from dashboard.users import access
@@ -50,7 +50,7 @@ def apply_and_work(app, run_id: int) -> dict:
     with app.app_context():
         service.apply(run_id, ACTOR, start=False)
         runner.process(run_id)
-        return service.run_json(runs.get(run_id))
+        return reports.run_json(runs.get(run_id))
 
 
 def refusal(app, run_id: int) -> str:

@@ -246,7 +246,7 @@ def test_the_polled_card_is_not_a_live_region_its_status_line_speaks_on_change(a
 def test_a_queued_run_of_the_thread_executor_says_starting(make_app, idp, monkeypatch):
     app = make_app(DASHBOARD_SYNC_RATE=0)
     admin = signed_in_admin(app, idp)
-    monkeypatch.setattr(service, "launch", lambda run_id: None)  # hold it in the queue
+    monkeypatch.setattr(runner, "launch", lambda run_id: None)  # hold it in the queue
     with World.small(app) as world:
         world.person("Ada", "Lovelace", workato_role="Admin")
         preview(admin)
