@@ -22,7 +22,7 @@ from sqlalchemy import delete, insert, select, update
 
 from dashboard import audit
 from dashboard.audit import chain, digests, retention
-from dashboard.audit.models import AuditDigest, AuditEntry
+from dashboard.audit.models import AuditCheckpoint, AuditDigest, AuditEntry
 from dashboard.extensions import db
 from dashboard.sync import runner, service
 from dashboard.timeutil import utcnow
@@ -241,6 +241,40 @@ def test_a_prune_signs_a_digest_first_and_what_remains_verifies_against_it(app):
     broken = verify(app)
     assert broken["ok"] is False
     assert broken["problem"].startswith("The chain no longer matches digest #2")
+
+
+@pytest.mark.parametrize("signed_as_a_prune", [False, True])
+def test_a_checkpoint_forged_with_secret_key_does_not_hide_removed_entries(app, signed_as_a_prune):
+    """Someone holding the database and SECRET_KEY (not the signing key) writes a checkpoint
+    past the newest digest and removes what it stands for: verify fails. A real prune's
+    checkpoint, carrying the signing key's signature, verifies."""
+    write(app, 6)
+    assert cli(app, "digest").exit_code == 0  # signs up to entry #6
+    write(app, 2)
+    with app.app_context():
+        if signed_as_a_prune:
+            retention.prune(utcnow() + timedelta(seconds=1), ACTOR)
+        else:
+            last = db.session.scalars(select(AuditEntry).where(AuditEntry.seq == 8)).one()
+            forged = AuditCheckpoint(
+                up_to_seq=8,
+                last_hash=last.hash,
+                pruned=8,
+                before=utcnow(),
+                created_by="mallory@example.com",
+                signature="",
+            )
+            forged.signature = chain.sign(forged)  # SECRET_KEY's HMAC: accepted by the chain
+            db.session.add(forged)
+            db.session.execute(delete(AuditEntry).where(AuditEntry.seq <= 8))
+            db.session.commit()
+            assert chain.verify().ok
+    found = verify(app)
+    if signed_as_a_prune:
+        assert found["ok"] is True
+    else:
+        assert found["ok"] is False
+        assert "not signed with this installation's audit signing key" in found["problem"]
 
 
 def test_a_chain_that_no_longer_matches_its_digests_is_not_pruned(app):

@@ -106,12 +106,20 @@ def test_an_entry_recorded_inside_the_window_stays_even_behind_an_older_one(app,
     ]
 
 
-def test_recorded_at_set_back_in_the_database_does_not_let_a_prune_take_recent_entries(app):
-    """recorded_at is outside the hash; our own entries are kept by their hashed time too."""
+@pytest.mark.parametrize("pass_off_as_imported", [False, True])
+def test_recorded_at_set_back_in_the_database_does_not_let_a_prune_take_recent_entries(
+    app, pass_off_as_imported
+):
+    """recorded_at is outside the hash; our own entries are kept by their hashed time too,
+    and which are our own is read from their hashed source (an external_id written in by
+    someone with the database does not pass them off as imported)."""
     write(app, 4, "auth.sign_in")
     with app.app_context():
         long_ago = utcnow() - timedelta(days=400)
-        db.session.execute(update(AuditEntry.__table__).values(recorded_at=long_ago))
+        forged = {"recorded_at": long_ago}
+        if pass_off_as_imported:
+            forged["external_id"] = AuditEntry.__table__.c.id.cast(sa.String)
+        db.session.execute(update(AuditEntry.__table__).values(**forged))
         db.session.commit()
         assert chain.verify().ok  # not a link of the chain: nothing says it changed
     assert json.loads(prune(app, 30).output)["pruned"] == 0

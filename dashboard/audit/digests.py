@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from dashboard.audit import chain, signing
 from dashboard.audit.chain import GENESIS, Verdict
 from dashboard.audit.export import timestamp
-from dashboard.audit.models import AuditDigest, AuditEntry
+from dashboard.audit.models import AuditCheckpoint, AuditDigest, AuditEntry
 from dashboard.extensions import db
 from dashboard.settings import ConfigError
 from dashboard.timeutil import utcnow
@@ -180,6 +180,41 @@ def verify_all() -> Verdict:
     return _check_digests(verdict.checked)
 
 
+def checkpoint_message(checkpoint: AuditCheckpoint) -> bytes:
+    fields = [
+        checkpoint.up_to_seq,
+        checkpoint.last_hash,
+        checkpoint.pruned,
+        timestamp(checkpoint.before),
+    ]
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+def sign_checkpoint(checkpoint: AuditCheckpoint) -> None:
+    """A prune's checkpoint, signed with the audit signing key as well as its HMAC: whoever
+    holds the database and SECRET_KEY still cannot write one that verify accepts."""
+    checkpoint.key_signature = key().sign(checkpoint_message(checkpoint))
+
+
+def _check_checkpoint(checkpoint: AuditCheckpoint | None, signer) -> str | None:
+    """A checkpoint made since the first digest must carry the signing key's signature (one
+    from before digests existed has its HMAC only, and covers only entries no digest did)."""
+    if checkpoint is None:
+        return None
+    if checkpoint.key_signature:
+        if signer.verifies(checkpoint_message(checkpoint), checkpoint.key_signature):
+            return None
+    else:
+        first = db.session.scalar(select(AuditDigest.seq).order_by(AuditDigest.number).limit(1))
+        if first is None or checkpoint.up_to_seq < first:
+            return None
+    return (
+        f"The pruning checkpoint up to entry #{checkpoint.up_to_seq} is not signed with this "
+        f"installation's audit signing key ({signing.SETTING}): it was written or changed by "
+        "something other than a prune, and the entries it stands for may have been removed."
+    )
+
+
 def _check_digests(checked: int) -> Verdict:
     signer = key()
     checkpoint = chain.latest_checkpoint()
@@ -190,6 +225,10 @@ def _check_digests(checked: int) -> Verdict:
 
     def failed(problem: str, seq: int | None = None) -> Verdict:
         return Verdict(False, checked, problem, seq=seq, digests=number - 1)
+
+    problem = _check_checkpoint(checkpoint, signer)
+    if problem:
+        return failed(problem, checkpoint.up_to_seq)
 
     for digest in _in_order():
         record = as_json(digest)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, String, UniqueConstraint, func
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dashboard.extensions import db
@@ -80,6 +80,9 @@ class AuditCheckpoint(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(320))
     signature: Mapped[str] = mapped_column(String(64))
+    # Ed25519, by the audit signing key (dashboard.audit.digests.sign_checkpoint): required
+    # of every checkpoint made since digests exist; the HMAC alone is SECRET_KEY's.
+    key_signature: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditDigest(db.Model):

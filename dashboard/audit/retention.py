@@ -11,8 +11,9 @@ so no such entry is ever removed, even were recorded_at out of chain order (a cl
 
 recorded_at is not in the entry's hash (the published definition stays as it was). So that
 changing it in the database cannot make a prune take recent entries, the dashboard's own
-entries (not imported), whose hashed occurred_at is the moment they were recorded, are kept
-by that time too.
+entries, whose hashed occurred_at is the moment they were recorded, are kept by that time too.
+Which entries are the dashboard's own is read from their hashed `source`, never from a column
+outside the hash (an `external_id` written in would otherwise pass them off as imported).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from dashboard.audit import chain, digests
 from dashboard.audit.models import AuditCheckpoint, AuditEntry
 from dashboard.extensions import db
 from dashboard.timeutil import utcnow
+
+OWN_SOURCES = ("dashboard", "sync")  # entries the dashboard itself recorded (hashed field)
 
 
 class PruneRefused(Exception):
@@ -53,7 +56,7 @@ def preview(before: datetime) -> Pruned:
     audit = AuditEntry.__table__
     stays = or_(
         audit.c.recorded_at >= before,
-        and_(audit.c.external_id.is_(None), audit.c.occurred_at >= before),
+        and_(audit.c.source.in_(OWN_SOURCES), audit.c.occurred_at >= before),
     )
     first_kept = db.session.scalar(select(func.min(audit.c.seq)).where(stays))
     prefix = select(func.max(audit.c.seq), func.count())
@@ -86,6 +89,7 @@ def prune(before: datetime, actor: str) -> Pruned:
         signature="",
     )
     checkpoint.signature = chain.sign(checkpoint)
+    digests.sign_checkpoint(checkpoint)
     db.session.add(checkpoint)
     db.session.execute(delete(AuditEntry.__table__).where(AuditEntry.seq <= last.seq))
     audit.record(
