@@ -48,7 +48,7 @@ from dashboard.sync.models import (
 )
 from dashboard.sync.models import SUCCEEDED as RUN_SUCCEEDED
 from dashboard.sync.pace import Pace
-from dashboard.sync.sending import ACTOR, LostRun, Pending, mark_running, record, unfinished
+from dashboard.sync.sending import ACTOR, LostRun, Pending, mark_running, record_all, unfinished
 from dashboard.sync.watcher import CANCELLED_MESSAGE, Watched, Watcher
 
 MIN_ITEMS_FOR_THRESHOLD = 10  # the failure share is judged only after this many outcomes
@@ -263,10 +263,9 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
                 continue
             break
         finished, _ = wait(in_flight, timeout=beat_every, return_when=FIRST_COMPLETED)
-        for future in finished:
-            item = in_flight.pop(future)
-            outcome = future.result()
-            record(run, owner, item, outcome)
+        outcomes = [(in_flight.pop(future), future.result()) for future in finished]
+        record_all(run, owner, outcomes)
+        for _item, outcome in outcomes:
             done += 1
             failed += outcome.status != SUCCEEDED and not outcome.stop
             if outcome.stop and stop is None:

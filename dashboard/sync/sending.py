@@ -133,11 +133,21 @@ def mark_running(
     return sending, waiting
 
 
-def record(run: Run, owner: str, item: Pending, outcome: Outcome) -> None:
-    """The item's outcome, the person's state and the audit entry, while the run is still
-    ours (else LostRun). The caller commits."""
-    if not runs.still_owned(run.id, owner):  # and hold its row until the commit
+def record_all(run: Run, owner: str, outcomes: list[tuple[Pending, Outcome]]) -> None:
+    """Each item's outcome, the person's state and the audit entry, while the run is still
+    ours (else LostRun: checked once, holding the run's row until the commit), and the
+    people's claims given back. The caller commits."""
+    if not outcomes:
+        return
+    if not runs.still_owned(run.id, owner):
         raise LostRun(run.id)
+    for item, outcome in outcomes:
+        record(run, owner, item, outcome)
+    claims.release(item.id for item, _ in outcomes)
+
+
+def record(run: Run, owner: str, item: Pending, outcome: Outcome) -> None:
+    """One item's outcome (see record_all), fenced in its own statement too."""
     ok = outcome.status == SUCCEEDED
     attempts = item.attempts + outcome.attempts
     # A write refused for the whole run (401, SCIM disabled, a stop) was not applied: it
@@ -170,7 +180,6 @@ def record(run: Run, owner: str, item: Pending, outcome: Outcome) -> None:
     ).first()
     if changed is None:
         raise LostRun(run.id)
-    claims.release([item.id])
     if status in (ITEM_SUCCEEDED, ITEM_FAILED):
         people.record_outcome(item.key, item.action, ok, outcome.user, outcome.error)
     audit.record(
