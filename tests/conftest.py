@@ -158,11 +158,12 @@ def _settings(database_url: str, idp_metadata_file: Path, **overrides) -> Settin
 def make_app(
     database_url: str, idp_metadata_file: Path, idp: PysamlIdp, tmp_path: Path
 ) -> Iterator[Callable[..., Flask]]:
-    """Build an app with settings overridden, its SP trusted by the test IdP."""
+    """Build an app with settings overridden, its SP trusted by the test IdP; its instance
+    folder a new one unless `instance` says where."""
     apps: list[Flask] = []
 
-    def make(**overrides) -> Flask:
-        instance = tmp_path / f"instance{len(apps)}"
+    def make(instance: Path | None = None, **overrides) -> Flask:
+        instance = instance or tmp_path / f"instance{len(apps)}"
         app = create_app(
             _settings(database_url, idp_metadata_file, **overrides), instance_path=str(instance)
         )

@@ -5,7 +5,6 @@ says nothing when the keys are kept elsewhere, on PostgreSQL, or in demo mode.""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,25 +34,14 @@ def data(database, tmp_path) -> Path:
 
 
 @pytest.fixture
-def build(make_app, idp) -> Iterator:
+def build(make_app):
     """Build an app like the test's others, its instance folder and SQLite database where
     the test says (`admin_client` signs in to the class's `app`)."""
-    made: list[Flask] = []
-    usual = make_app().extensions["dashboard.settings"]
 
     def make(instance: Path, database: Path, **values) -> Flask:
-        settings = usual.model_copy(update={"DATABASE_URL": f"sqlite:///{database}", **values})
-        app = create_app(settings, instance_path=str(instance))
-        app.config["TESTING"] = True
-        idp.trust_sp(app.extensions["dashboard.saml"].metadata_xml().decode())
-        made.append(app)
-        return app
+        return make_app(instance=instance, DATABASE_URL=f"sqlite:///{database}", **values)
 
-    yield make
-    for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+    return make
 
 
 def overview(admin_client) -> str:

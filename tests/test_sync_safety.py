@@ -86,6 +86,22 @@ def working(app, run_id: int) -> threading.Thread:
     return thread
 
 
+def stop_while_sending(app, proxy: FaultProxy, run_id: int, after: int, stop: Callable) -> float:
+    """Work the run in a thread; once the request after the first `after` is held by a slow
+    Workato, `stop()` (in an app context); let the held request go; wait for the run's end.
+    When the stop was committed (monotonic time)."""
+    held = proxy.hold_after(after)
+    thread = working(app, run_id)
+    assert held.arrived.wait(30)
+    with app.app_context():
+        stop()
+    stopped_at = time.monotonic()
+    held.release.set()
+    thread.join(60)
+    assert not thread.is_alive()
+    return stopped_at
+
+
 def writes_after(proxy: FaultProxy, moment: float) -> list[tuple[float, str, str]]:
     return [a for a in proxy.arrivals if a[1] in ("POST", "PUT", "PATCH") and a[0] > moment]
 
@@ -129,16 +145,8 @@ def test_a_stop_on_connections_stops_the_run_already_sending_within_a_second(
     make_change, reason = STOPS[change]
     with FaultProxy(scim.root_url, hold_timeout=60) as proxy, world_on(app, scim, proxy) as world:
         run_id = queued_run(app, world, 60)
-        held = proxy.hold_after(6)  # the seventh request waits in a slow Workato
-        thread = working(app, run_id)
-        assert held.arrived.wait(30)
-        with app.app_context():
-            make_change(scim)
-        stopped_at = time.monotonic()
-        held.release.set()
-        thread.join(60)
+        stopped_at = stop_while_sending(app, proxy, run_id, 6, lambda: make_change(scim))
 
-        assert not thread.is_alive()
         assert writes_after(proxy, stopped_at + STOP_BOUND) == []
         document = run_document(app, run_id)
         assert document["status"] == "stopped" and reason in document["message"]
@@ -156,13 +164,7 @@ def test_resume_after_the_emergency_stop_sends_each_write_once(make_app, scim):
     app = make_app(**FAST, DASHBOARD_SYNC_CONCURRENCY=4, DASHBOARD_SYNC_RATE=25)
     with FaultProxy(scim.root_url, hold_timeout=60) as proxy, world_on(app, scim, proxy) as world:
         run_id = queued_run(app, world, 30)
-        held = proxy.hold_after(4)
-        thread = working(app, run_id)
-        assert held.arrived.wait(30)
-        with app.app_context():
-            connections.disable_scim(ADMIN_EMAIL, clear_token=False)
-        held.release.set()
-        thread.join(60)
+        stop_while_sending(app, proxy, run_id, 4, lambda: disable(scim))
         with app.app_context():
             with pytest.raises(service.Refused, match="SCIM is disabled"):
                 service.resume(run_id, ACTOR, start=False)
@@ -182,14 +184,9 @@ def test_cancel_stops_writers_waiting_for_their_turn_at_a_low_rate(make_app, sci
     app = make_app(**FAST, DASHBOARD_SYNC_CONCURRENCY=4, DASHBOARD_SYNC_RATE=1)
     with FaultProxy(scim.root_url, hold_timeout=60) as proxy, world_on(app, scim, proxy) as world:
         run_id = queued_run(app, world, 12)
-        held = proxy.hold_after(1)
-        thread = working(app, run_id)
-        assert held.arrived.wait(30)
-        with app.app_context():
-            service.cancel(run_id, ADMIN_EMAIL)
-        cancelled_at = time.monotonic()
-        held.release.set()
-        thread.join(60)
+        cancelled_at = stop_while_sending(
+            app, proxy, run_id, 1, lambda: service.cancel(run_id, ADMIN_EMAIL)
+        )
 
         assert writes_after(proxy, cancelled_at + STOP_BOUND) == []
         document = run_document(app, run_id)

@@ -213,10 +213,6 @@ def _end_transaction() -> None:
     db.session.commit()
 
 
-def anything_recorded() -> bool:
-    return db.session.scalar(select(AUDIT.c.id).limit(1)) is not None
-
-
 def actions(limit: int = MAX_NAMES) -> list[str]:
     """The distinct actions recorded, in order: one index probe each, not a table scan."""
     return _distinct("action", limit)
