@@ -51,7 +51,11 @@ class Settings(BaseSettings):
     DASHBOARD_KNOWN_ROLES: CommaList = ["Admin", "Analyst", "Operator"]
     DASHBOARD_SYNC_EXECUTOR: Literal["thread", "worker"] = "thread"
     DASHBOARD_SYNC_CONCURRENCY: int = Field(default=4, ge=1, le=16)
-    DASHBOARD_SYNC_RATE: float = Field(default=10.0, ge=0)  # SCIM requests/second; 0: no limit
+    # SCIM requests a second: "auto" finds Workato's limit (sync/pace.py); a number is a hard
+    # ceiling the rate still adapts under; 0 sends as fast as the writers go.
+    DASHBOARD_SYNC_RATE: float | Literal["auto"] = "auto"
+    # The share of OneLogin's hourly API budget left to the account's other integrations.
+    DASHBOARD_ONELOGIN_RESERVE: float = Field(default=0.1, ge=0, lt=1)
     DASHBOARD_SYNC_ATTEMPTS: int = Field(default=5, ge=1, le=20)
     DASHBOARD_SYNC_BACKOFF_SECONDS: float = Field(default=0.5, gt=0, le=30)
     DASHBOARD_SYNC_FAILURE_THRESHOLD: float = Field(default=0.25, gt=0, le=1)
@@ -100,6 +104,32 @@ class Settings(BaseSettings):
                 f"at least one; these are not: {', '.join(bad) or '(empty)'}"
             )
         return fields
+
+    @field_validator("DASHBOARD_SYNC_RATE", mode="before")
+    @classmethod
+    def _sync_rate(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            rate = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{value!r} is not auto or a number of requests a second (0: no limit)"
+            ) from None
+        if rate < 0 or rate != rate:
+            raise ValueError(f"{value!r}: a rate is auto, 0 or more requests a second")
+        return rate
+
+    @field_validator("DASHBOARD_ONELOGIN_RESERVE", mode="before")
+    @classmethod
+    def _share(cls, value: object) -> object:
+        # "10%" reads as 0.1, as the README writes it.
+        if isinstance(value, str) and value.strip().endswith("%"):
+            try:
+                return float(value.strip()[:-1]) / 100
+            except ValueError:
+                raise ValueError(f"{value!r} is not a share such as 10% or 0.1") from None
+        return value
 
     @field_validator("DASHBOARD_SIGNIN_RATE_LIMIT")
     @classmethod

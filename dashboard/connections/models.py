@@ -43,3 +43,21 @@ class Connection(db.Model):
     @property
     def has_secret(self) -> bool:
         return self.secret_ciphertext is not None
+
+
+class ApiLimit(db.Model):
+    """What the dashboard has learned about one API's rate limit, kept between runs and
+    shared by every process. `base_url` says which service the figures are for: a connection
+    moved to another service starts afresh."""
+
+    __tablename__ = "api_limits"
+
+    api: Mapped[str] = mapped_column(String(16), primary_key=True)  # SCIM or ONELOGIN
+    base_url: Mapped[str] = mapped_column(String(512))
+    # SCIM: the request rate (a second) the last run settled at, and when.
+    rate: Mapped[float | None]
+    # OneLogin: its last X-RateLimit-Limit / -Remaining, and when the hour's budget resets.
+    limit: Mapped[int | None]
+    remaining: Mapped[int | None]
+    resets_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

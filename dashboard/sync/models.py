@@ -65,6 +65,8 @@ class Run(db.Model):
     retry_of: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id"))
     # What Apply found changed in OneLogin since the preview, and re-decided (run page).
     note: Mapped[str | None] = mapped_column(Text)
+    # The SCIM requests a second it sends at (adaptive: see pace.py), with its heartbeat.
+    rate: Mapped[float | None]
 
     @property
     def is_active(self) -> bool:

@@ -165,7 +165,8 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
             "nothing was sent. Preview again."
         )
     gate = Gate()
-    pace = Pace(settings.DASHBOARD_SYNC_RATE, gate=gate)
+    rate = settings.DASHBOARD_SYNC_RATE
+    pace = Pace(10.0 if rate == "auto" else rate, gate=gate)  # the adaptive pace comes next
     try:
         client = client_for(scim, retry=ONE_TRY, pace=pace)
     except SecretUnreadable:
