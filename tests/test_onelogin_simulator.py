@@ -153,6 +153,33 @@ def test_rate_limit_answers_429_with_retry_after(api: Api, state: OneLoginState)
     assert int(refused.headers["Retry-After"]) == int(refused.headers["X-RateLimit-Reset"]) > 0
 
 
+def test_rate_limit_reports_the_budget_without_spending_it(api: Api, state) -> None:
+    """GET /auth/rate_limit says the limit, the calls left and the seconds to the reset, as
+    the other answers' X-RateLimit headers do, and is not counted itself."""
+    state.set_budget(40, limit=100, reset_in=600)
+    token = api.token().json["access_token"]
+    first = api.get("/auth/rate_limit", token=token).json["data"]
+    assert first == {
+        "X-RateLimit-Limit": 100,
+        "X-RateLimit-Remaining": 40,
+        "X-RateLimit-Reset": 600,
+    }
+    assert api.get("/auth/rate_limit", token=token).json["data"]["X-RateLimit-Remaining"] == 40
+    counted = api.get("/api/2/users", token=token)
+    assert counted.headers["X-RateLimit-Remaining"] == "39"
+    assert api.get("/auth/rate_limit", token=token).json["data"]["X-RateLimit-Remaining"] == 39
+
+
+def test_a_429_may_come_without_retry_after(api: Api, state: OneLoginState) -> None:
+    """With rate_retry_after off, a 429 past the budget says when only in X-RateLimit-Reset."""
+    state.set_budget(0, reset_in=90)
+    state.rate_retry_after = False
+    refused = api.get("/api/2/users")
+    assert refused.status_code == 429
+    assert "Retry-After" not in refused.headers
+    assert refused.headers["X-RateLimit-Reset"] == "90"
+
+
 def test_switches_make_the_next_calls_fail(api: Api, state: OneLoginState) -> None:
     """throttle_next and fail_next answer the next calls under a path, then stop."""
     token = api.token().json["access_token"]
@@ -593,6 +620,8 @@ def patch_known_defects(spec: dict[str, Any]) -> dict[str, Any]:
         "oauth_token",
         "getEventTypes_200_response_data_inner",
         "getEvents_200_response_pagination",
+        "getRateLimit_200_response",
+        "rate_limit",
         "Error",
         "altErr",
     ):
@@ -602,6 +631,7 @@ def patch_known_defects(spec: dict[str, Any]) -> dict[str, Any]:
 
 SIMULATED = (
     "/auth/oauth2/v2/token",
+    "/auth/rate_limit",
     "/api/1/",
     "/api/2/users",
     "/api/2/apps",
@@ -691,6 +721,10 @@ CASES = [
     Case("token", "POST", TOKEN, body={"grant_type": "client_credentials"}),
     Case("token wrong secret", "POST", TOKEN, 401, body={"grant_type": "client_credentials"}),
     Case("token bad grant", "POST", TOKEN, 400, body={"grant_type": "password"}),
+    Case("rate limit", "GET", "/auth/rate_limit"),
+    Case("rate limit spent", "GET", "/auth/rate_limit", prepare=lambda s: s.set_budget(0)),
+    Case("rate limit no token", "GET", "/auth/rate_limit", 401, scope=None),
+    Case("rate limit out of scope", "GET", "/auth/rate_limit", 403, scope=AUTH_ONLY),
     Case("users page", "GET", "/api/2/users", prepare=_many_users),
     Case("users fields", "GET", "/api/2/users", query={"fields": "id,email,custom_attributes"}),
     Case("users bad filter", "GET", "/api/2/users", 400, query={"first_login": "x"}),

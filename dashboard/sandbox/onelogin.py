@@ -137,6 +137,8 @@ class OneLoginState:
     provisioning: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
     rate_limit: int = 5000  # API calls per window (OneLogin's v1 limit), tokens not counted
     rate_window: int = 3600  # seconds
+    # Whether a 429 past the limit says Retry-After (else only X-RateLimit-Reset tells when).
+    rate_retry_after: bool = True
     lower_case_headers: bool = False  # paging and rate headers, as OneLogin sometimes sends
     clock: Callable[[], float] = time.time
     calls: Counter[str] = field(default_factory=Counter)  # per endpoint: "issue_token", ...
@@ -313,3 +315,20 @@ class OneLoginState:
             start, used = now, 0
         self.window = (start, used + 1)
         return self.rate_limit - used - 1, max(1, math.ceil(start + self.rate_window - now))
+
+    def budget(self) -> tuple[int, int, int]:
+        """(limit, calls remaining, seconds to the reset) as GET /auth/rate_limit says them,
+        without counting a call; a window not started yet is a full budget and hour."""
+        now = self.clock()
+        start, used = self.window
+        if now >= start + self.rate_window:
+            return self.rate_limit, self.rate_limit, self.rate_window
+        reset = max(1, math.ceil(start + self.rate_window - now))
+        return self.rate_limit, max(0, self.rate_limit - used), reset
+
+    def set_budget(self, remaining: int, *, limit: int | None = None, reset_in: int = 1800):
+        """Make the account's budget stand at `remaining` calls of `limit` (as if others had
+        spent the rest), resetting in `reset_in` seconds."""
+        self.rate_limit = self.rate_limit if limit is None else limit
+        start = self.clock() - (self.rate_window - reset_in)
+        self.window = (start, self.rate_limit - remaining)

@@ -31,6 +31,7 @@ from dashboard.sandbox.onelogin import (
 from dashboard.sandbox.onelogin_gateway import (
     ALT,
     FLAT,
+    RATE_HEADERS,
     ROUTES,
     V1,
     Refusal,
@@ -92,6 +93,13 @@ def issue_token(state: OneLoginState) -> Response:
         token_type="bearer",  # noqa: S106
         account_id=state.account_id,
     )
+
+
+@route("/auth/rate_limit", FLAT, READ_USERS_SCOPES)
+def rate_limit(state: OneLoginState) -> Response:
+    """The account's budget, without spending a call: v1's envelope, the figures named as
+    the headers are (the spec's getRateLimit)."""
+    return v1(dict(zip(RATE_HEADERS, state.budget(), strict=True)))
 
 
 def user_json(state: OneLoginState, user: User) -> dict[str, Any]:

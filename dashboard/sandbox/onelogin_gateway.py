@@ -26,6 +26,7 @@ from dashboard.sandbox.onelogin import OneLoginState, Scheduled
 V1, FLAT, ALT = "v1", "flat", "alt"  # the error styles of the module docstring
 PAGING_HEADERS = ("After-Cursor", "Total-Count", "Page-Items")
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+UNCOUNTED = frozenset({"issue_token", "rate_limit"})  # calls the budget does not count
 
 ROUTES: list[tuple[str, str, str, frozenset[str] | None, Callable[..., Any]]] = []
 _TYPES = {
@@ -87,10 +88,11 @@ def gate(state: OneLoginState, meta: dict[str, tuple[str, frozenset[str] | None]
     state.log.append(f"{request.method} {request.full_path.rstrip('?')}")
     style, scopes = meta.get(endpoint, (FLAT, None))
     answer = state.take_scheduled(request.path)
-    if answer is None and endpoint in meta and endpoint != "issue_token":
+    if answer is None and endpoint in meta and endpoint not in UNCOUNTED:
         left, reset = state.count_call()
         g.rate = (state.rate_limit, max(0, left), reset)
-        answer = Scheduled(429, 0, reset) if left < 0 else None
+        if left < 0:
+            answer = Scheduled(429, 0, reset if state.rate_retry_after else None)
     if answer is not None:
         message = _TYPES.get(answer.status, ("Service unavailable",))[0]
         response = error(style, answer.status, message)
