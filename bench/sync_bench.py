@@ -32,7 +32,6 @@ from flask_migrate import upgrade  # noqa: E402
 
 from bench.databases import scratch_database  # noqa: E402
 from bench.tenant import Simulator  # noqa: E402
-from bench.throttle_proxy import ThrottleProxy  # noqa: E402
 from dashboard import create_app  # noqa: E402
 from dashboard.connections import service as connections  # noqa: E402
 from dashboard.connections.models import ONELOGIN, SCIM  # noqa: E402
@@ -46,8 +45,9 @@ from dashboard.sandbox.onelogin_seed import (  # noqa: E402
 from dashboard.settings import Settings  # noqa: E402
 from dashboard.setup import service as setup  # noqa: E402
 from dashboard.setup import template  # noqa: E402
-from dashboard.sync import runner, service  # noqa: E402
+from dashboard.sync import rate, runner, service  # noqa: E402
 from tests.support.scim_server import ScimServer  # noqa: E402
+from tests.support.throttle_proxy import ThrottleProxy  # noqa: E402
 
 ACTOR = "bench@example.com"
 ONELOGIN_USERS_PAGE, ONELOGIN_APP_USERS_PAGE = 100, 1000  # the client's page sizes
@@ -58,18 +58,18 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--users", action="append", help="N, or N,M,...; may repeat")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per request (L)")
     parser.add_argument("--rate", type=float, default=100, help="Workato's limit, req/s (R)")
-    parser.add_argument("--client-rate", type=float, help="DASHBOARD_SYNC_RATE (default: R)")
+    parser.add_argument("--client-rate", help="DASHBOARD_SYNC_RATE (default: the product's)")
     parser.add_argument("--concurrency", type=int, default=8, help="DASHBOARD_SYNC_CONCURRENCY")
     parser.add_argument("--page-size", type=int, default=100, help="DASHBOARD_SYNC_PAGE_SIZE")
     parser.add_argument("--drift", type=float, default=0.01, help="share of roles changed")
     parser.add_argument("--tmp", help="folder for the SQLite database (default: the system's)")
     parser.add_argument("--postgres", help="admin URL: run on a fresh database there instead")
     parser.add_argument("--tracemalloc", action="store_true", help="also trace Python memory")
+    parser.add_argument("--trace-rate", action="store_true", help="print the SCIM rate as it moves")
     parser.add_argument("--only", type=int, help=argparse.SUPPRESS)  # one size, in a child
     args = parser.parse_args()
     args.sizes = [int(n) for v in args.users or ["1000"] for n in v.split(",") if n.strip()]
     args.sizes = [args.only] if args.only else args.sizes
-    args.client_rate = args.rate if args.client_rate is None else args.client_rate
     return args
 
 
@@ -77,12 +77,13 @@ def arguments() -> argparse.Namespace:
 
 
 def make_app(url: str, folder: Path, args: argparse.Namespace):
+    chosen = {} if args.client_rate is None else {"DASHBOARD_SYNC_RATE": args.client_rate}
     settings = Settings(
+        **chosen,
         SECRET_KEY=secrets.token_urlsafe(32),
         DATABASE_URL=url,
         DASHBOARD_SYNC_EXECUTOR="worker",
         DASHBOARD_SYNC_CONCURRENCY=args.concurrency,
-        DASHBOARD_SYNC_RATE=args.client_rate,
         DASHBOARD_SYNC_PAGE_SIZE=args.page_size,
     )
     # Like a `flask sync ...` command, the benchmark serves no pages, so it needs no SAML
@@ -116,11 +117,12 @@ class Meter:
     def __enter__(self) -> Meter:
         self.calls0 = self.simulator.ask("calls")
         self.ol0, self.scim0 = self.onelogin_proxy.snapshot(), self.scim_proxy.snapshot()
-        self.start = time.perf_counter()
+        self.start, self.cpu0 = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+        self.cpu = time.process_time() - self.cpu0  # this process's: the dashboard's
         self.onelogin = self.simulator.ask("calls") - self.calls0  # as the simulator counts
         ol, scim = self.onelogin_proxy.snapshot(), self.scim_proxy.snapshot()
         self.by_method = scim[0] - self.scim0[0]
@@ -142,15 +144,38 @@ def reconcile(meter: dict) -> dict:
     return {"plan": plan_meter, "run": run_meter, "counts": plan.counts, "writes": run.total}
 
 
+def trace_rate() -> None:
+    """Print the rate finder's rate every half second of sending, and at each 429 it heeds."""
+    last = [-1.0]
+    sent, throttled = rate.RateFinder.sent, rate.RateFinder.throttled
+
+    def on_sent(self, now):
+        sent(self, now)
+        if now - last[0] >= 0.5:
+            last[0] = now
+            print(f"  rate {now:9.2f}  {self.current:7.1f}/s", file=sys.stderr)
+
+    def on_throttled(self, now, sent_at):
+        before = self.current
+        heeded = throttled(self, now, sent_at)
+        if heeded:
+            print(f"  429  {now:9.2f}  {before:7.1f} -> {self.current:.1f}/s", file=sys.stderr)
+        return heeded
+
+    rate.RateFinder.sent, rate.RateFinder.throttled = on_sent, on_throttled
+
+
 def measure(n: int, args: argparse.Namespace) -> list[tuple]:
     L, R, c = args.latency, args.rate, args.concurrency
+    if args.trace_rate:
+        trace_rate()
     logging.disable(logging.INFO)  # alembic's and the simulator's request lines
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp, ExitStack() as stack:
         simulator = stack.enter_context(Simulator(n))
-        ol_proxy = ThrottleProxy(simulator.url, latency=L)
-        stack.enter_context(ol_proxy)
+        ol_proxy = stack.enter_context(ThrottleProxy.process(simulator.url, latency=L))
         scim = stack.enter_context(ScimServer())
-        scim_proxy = stack.enter_context(ThrottleProxy(scim.root_url, latency=L, rate=R))
+        # In its own process: this one's CPU time is then the dashboard's alone.
+        scim_proxy = stack.enter_context(ThrottleProxy.process(scim.root_url, latency=L, rate=R))
         url = stack.enter_context(scratch_database(args.postgres, Path(tmp)))
         app = make_app(url, Path(tmp), args)
         with app.app_context():
@@ -196,6 +221,7 @@ def measure(n: int, args: argparse.Namespace) -> list[tuple]:
         ("first provision: SCIM requests", p.scim + r.scim, empty_scim + n),
         ("  of which POST /Users", r.by_method["POST"], n),
         ("  of which answered 429", p.throttled + r.throttled, 0),
+        ("first provision: CPU per write (ms)", 1000 * r.cpu / max(1, creates), 2.0),
         ("no-op: writes planned", noop["writes"], 0),
         ("no-op: OneLogin requests", np_.onelogin, ol_pages),
         ("no-op: SCIM requests", np_.scim, scim_pages),
@@ -231,7 +257,7 @@ def show(n: int, args: argparse.Namespace, rows: list[tuple], took: float) -> No
     db_kind = "PostgreSQL" if args.postgres else "SQLite"
     print(
         f"\nN = {n:,} users   L = {args.latency:g} s   R = {args.rate:g}/s   client rate = "
-        f"{args.client_rate:g}/s   concurrency = {args.concurrency}   SCIM page = "
+        f"{args.client_rate or 'auto'}   concurrency = {args.concurrency}   SCIM page = "
         f"{args.page_size}   {db_kind}   (benchmark took {took:.0f} s)"
     )
     print(f"{'metric':<40}{'measured':>11}{'bound':>10}{'ratio':>7}{'floor':>10}{'ratio':>7}")

@@ -418,7 +418,9 @@ def test_resume_without_yes_is_refused(make_app):
 def test_status_before_any_run(app):
     code, document = sync_json(app, "status")
     assert code == 0
-    assert document == {"id": None, "status": "none"}
+    assert document["id"] is None and document["status"] == "none"
+    # Nothing learned yet about Workato's rate limit.
+    assert document["rate"]["learned"] is None and document["rate"]["learned_at"] is None
 
 
 def test_status_after_a_succeeded_run(make_app):

@@ -8,7 +8,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -33,6 +33,16 @@ class RetryPolicy:
         return min(backoff + random.uniform(0, backoff), self.max_delay)  # noqa: S311
 
 
+class Pacing(Protocol):
+    """Paces one client's requests: `wait` before each goes out (it may block, or raise a
+    ConnectionProblem to stop it), `answered` with each response that comes back, 429s
+    included (its status and headers: a rate limit's Retry-After or RateLimit-* fields)."""
+
+    def wait(self) -> None: ...
+
+    def answered(self, response: requests.Response) -> None: ...
+
+
 @dataclass
 class Http:
     """Calls one service at `base_url`. `describe` turns an HTTP error answer into a
@@ -47,8 +57,8 @@ class Http:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     session: requests.Session = field(default_factory=requests.Session)
     secrets: tuple[str, ...] = field(default=(), repr=False)
-    # Called before every request that goes out (a sync's client-side rate limit).
-    pace: Callable[[], None] | None = None
+    # Told of every request that goes out and every answer (a sync's client-side rate).
+    pace: Pacing | None = None
 
     def __post_init__(self) -> None:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16)
@@ -115,11 +125,13 @@ class Http:
         url = self.url(path)
         kwargs.setdefault("timeout", self.timeout)
         if self.pace is not None:
-            self.pace()
+            self.pace.wait()
         try:
             response = self.session.request(method, url, allow_redirects=False, **kwargs)
         except requests.RequestException as exc:
             raise errors.from_exception(self.service, url, exc, self.timeout) from None
+        if self.pace is not None:
+            self.pace.answered(response)
         if response.status_code >= 400:
             raise self.describe(response)
         if 300 <= response.status_code < 400:

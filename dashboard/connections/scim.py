@@ -11,7 +11,7 @@ host. The resources and the readers of Workato's answers are in scim_models.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -29,7 +29,7 @@ from scim2_models import (
 )
 
 from dashboard.connections import errors
-from dashboard.connections.http import ApiClient, Http, RetryPolicy
+from dashboard.connections.http import ApiClient, Http, Pacing, RetryPolicy
 from dashboard.connections.scim_models import (
     CORE_USER,
     DEFAULT_CAPABILITIES,
@@ -95,7 +95,7 @@ class ScimClient(ApiClient):
         session: requests.Session | None = None,
         role_fields: Sequence[str] = DEFAULT_ROLE_FIELDS,
         writes_allowed: bool = True,
-        pace: Callable[[], None] | None = None,
+        pace: Pacing | None = None,
     ) -> None:
         self._token = token
         self._owns_session = session is None

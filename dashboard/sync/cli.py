@@ -163,12 +163,15 @@ def status_command(as_json):
     active = service.current_active()
     run = active or runs.latest()
     if run is None:
-        finish(OK, {"id": None, "status": "none"}, "No sync has run yet.", as_json)
+        document = {"id": None, "status": "none", "rate": reports.rate_json()}
+        finish(OK, document, "No sync has run yet.", as_json)
     state = reports.progress(run)
     document = reports.run_json(run)
     human = f"Run {run.id} ({run.kind}): {run.status}, {state.done}/{state.total} done"
     if state.rate:
         human += f", {state.rate:.1f}/s, about {state.seconds_left:.0f} s left"
+    if run.rate:
+        human += f", sending at {run.rate:.1f} requests/s"
     human += f"; {state.failed} failed." + (f"\n{run.message}" if run.message else "")
     fine = run.status == SUCCEEDED or run.is_active
     finish(OK if fine else FAILED, document, human, as_json)

@@ -1,7 +1,8 @@
-"""The client-side request rate of a sync, shared by its worker threads: at most `rate`
-requests a second, and a pause for everyone when Workato answers 429 with Retry-After (one
-thread's 429 means the others would get one too). With a gate, every wait ends when the gate
-closes, and a request goes out only through an open gate."""
+"""The client-side request rate of a run, shared by its writer threads: requests go out at
+most `current` a second, a 429 with Retry-After pauses every writer (one thread's 429 means
+the others would get one too), and with DASHBOARD_SYNC_RATE=auto (or under a number) the rate
+itself is found as the run goes (rate.py). With a gate, every wait ends when the gate closes,
+and a request goes out only through an open gate."""
 
 from __future__ import annotations
 
@@ -10,45 +11,96 @@ import threading
 import time
 from collections.abc import Callable
 
+import requests
+
 from dashboard.sync.gate import Gate
+from dashboard.sync.rate import RateFinder
 
 MAX_BACKOFF = 30.0  # seconds: the longest wait between two tries without a Retry-After
 MAX_RETRY_AFTER = 300.0  # seconds: a longer Retry-After is taken as this
 
 
 class Pace:
+    """`rate` requests a second, fixed (0: no limit), or with `finder` found as it goes."""
+
     def __init__(
         self,
-        rate: float,
+        rate: float = 0.0,
         *,
+        finder: RateFinder | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
         gate: Gate | None = None,
     ) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.finder = finder
         self.gate = gate
+        self._fixed = rate
         self._clock = clock
         self._sleep = sleep or (gate.sleep if gate is not None else time.sleep)
         self._lock = threading.Lock()
         self._next = 0.0  # when the next request may go
         self._held_until = 0.0
+        self._sent_at = threading.local()  # per writer: when its request went out
 
-    def __call__(self) -> None:
-        """Wait for this request's turn."""
+    @classmethod
+    def for_setting(cls, setting: float | str, learned: float | None, **options) -> Pace:
+        """The pace DASHBOARD_SYNC_RATE asks for: `auto`, found from `learned` (or the
+        start); a number, found under it as a ceiling; 0, no client-side limit."""
+        if setting == 0:
+            return cls(0.0, **options)
+        ceiling = None if setting == "auto" else float(setting)
+        start = learned if setting == "auto" else min(learned or ceiling, ceiling)
+        clock = options.get("clock", time.monotonic)
+        return cls(finder=RateFinder(start=start, ceiling=ceiling, now=clock()), **options)
+
+    @property
+    def rate(self) -> float | None:
+        """Requests a second now; None when not limited."""
         with self._lock:
-            now = self._clock()
-            turn = max(self._next, self._held_until, now)
-            self._next = turn + self.interval
-        if turn > now:
-            self._sleep(turn - now)
-        if self.gate is not None:
-            self.gate.check()
+            if self.finder is not None:
+                return self.finder.current
+            return self._fixed or None
+
+    def wait(self) -> None:
+        """Wait for this request's turn. A hold that starts while waiting (another writer's
+        429) delays it too: the turn is taken again after the hold."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                rate = self.finder.current if self.finder is not None else self._fixed
+                turn = max(self._next, self._held_until, now)
+                self._next = turn + (1.0 / rate if rate > 0 else 0.0)
+                held = self._held_until
+            if turn > now:
+                self._sleep(turn - now)
+            if self.gate is not None:
+                self.gate.check()
+            with self._lock:
+                now = self._clock()
+                if self._held_until <= held or self._held_until <= now:
+                    if self.finder is not None:
+                        self.finder.sent(now)
+                    self._sent_at.value = now
+                    return
+
+    def answered(self, response: requests.Response) -> None:
+        """What the answer says about the limit: a 429 cuts the rate, RateLimit headers cap
+        it. (The wait a 429 asks for comes through `hold`, from whoever retries.)"""
+        if self.finder is None:
+            return
+        sent_at = getattr(self._sent_at, "value", 0.0)
+        with self._lock:
+            if response.status_code == 429:
+                self.finder.throttled(self._clock(), sent_at)
+            self.finder.announce(response.headers)
 
     def hold(self, seconds: float) -> None:
         """No request goes out for `seconds` (Workato said Retry-After)."""
         with self._lock:
             until = self._clock() + min(seconds, MAX_RETRY_AFTER)
             self._held_until = max(self._held_until, until)
+            if self.finder is not None:
+                self.finder.held(self._held_until)
 
 
 def backoff(attempt: int, base: float = 0.5) -> float:

@@ -9,11 +9,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from dashboard.extensions import db
 from dashboard.person import Person
-from dashboard.sync import planner, runs
+from dashboard.sync import learned, planner, runs
 from dashboard.sync.models import (
     ITEM_FAILED,
     ITEM_SUCCEEDED,
@@ -98,8 +99,22 @@ def run_json(run: Run, failed_limit: int = 1000) -> dict[str, Any]:
         ],
         "message": run.message,
         "note": run.note,  # what Apply re-read in OneLogin since the preview
+        "rate": rate_json(run),
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def rate_json(run: Run | None = None) -> dict[str, Any]:
+    """The SCIM request rate: as set, as this run sent at last (its heartbeat's), and as
+    learned for the next run to start from (pace.py, rate.py)."""
+    setting = current_app.extensions["dashboard.settings"].DASHBOARD_SYNC_RATE
+    kept = learned.learned()
+    return {
+        "setting": setting,
+        "run": run.rate if run is not None else None,
+        "learned": kept.rate if kept is not None else None,
+        "learned_at": kept.updated_at.isoformat() if kept is not None else None,
     }
 
 

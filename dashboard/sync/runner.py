@@ -32,7 +32,7 @@ from dashboard.connections.models import SCIM
 from dashboard.connections.vault import SecretUnreadable
 from dashboard.extensions import db
 from dashboard.history import imports as history
-from dashboard.sync import claims, people, runs
+from dashboard.sync import claims, learned, people, runs
 from dashboard.sync.executor import SUCCEEDED, Executor
 from dashboard.sync.gate import Gate
 from dashboard.sync.models import (
@@ -165,8 +165,7 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
             "nothing was sent. Preview again."
         )
     gate = Gate()
-    rate = settings.DASHBOARD_SYNC_RATE
-    pace = Pace(10.0 if rate == "auto" else rate, gate=gate)  # the adaptive pace comes next
+    pace = Pace.for_setting(settings.DASHBOARD_SYNC_RATE, learned.rate(scim.base_url), gate=gate)
     try:
         client = client_for(scim, retry=ONE_TRY, pace=pace)
     except SecretUnreadable:
@@ -186,13 +185,29 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
             ) as pool,
         ):
             try:
-                return _send_all(run, owner, gate, executor, pool)
+                ended = _send_all(run, owner, gate, executor, pool)
             except BaseException:
                 # Nothing more goes out, also not the retries of writes still in flight.
                 gate.close(STOPPED, "The run stopped on an error.", lost=True)
                 raise
     finally:
         watcher.stop()
+    _remember_rate(pace, scim.base_url)
+    return ended
+
+
+def _remember_rate(pace: Pace, base_url: str) -> None:
+    """What the run found out about Workato's limit, for the next run to start from: kept
+    when a 429 taught it something or the rate grew; a run of a few writes learns nothing."""
+    finder = pace.finder
+    if finder is None or not (finder.throttles or finder.current != finder.start):
+        return
+    try:
+        learned.remember(base_url, finder.current)
+        db.session.commit()
+    except Exception:  # never worth failing a run over
+        db.session.rollback()
+        log.exception("Could not keep the learned SCIM rate")
 
 
 def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tuple[str, str | None]:
@@ -213,7 +228,7 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
     exhausted = False
     while True:
         if time.monotonic() - last_beat >= beat_every:
-            ours, cancel = runs.heartbeat(run.id, owner)
+            ours, cancel = runs.heartbeat(run.id, owner, executor.pace.rate)
             last_beat = time.monotonic()
             if not ours:
                 gate.close(STOPPED, "Taken over by another process.", lost=True)

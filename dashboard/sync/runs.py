@@ -171,13 +171,13 @@ def next_queued() -> int | None:
     return db.session.scalar(query.order_by(Run.id).limit(1))
 
 
-def heartbeat(run_id: int, owner: str) -> tuple[bool, bool]:
-    """(still ours, cancel requested). Not ours any more means another process decided the
-    run was interrupted: stop touching it."""
+def heartbeat(run_id: int, owner: str, rate: float | None = None) -> tuple[bool, bool]:
+    """(still ours, cancel requested), saying too the rate the run sends at now. Not ours
+    any more means another process decided the run was interrupted: stop touching it."""
     row = db.session.execute(
         update(runs)
         .where(runs.c.id == run_id, runs.c.owner == owner, runs.c.status == RUNNING)
-        .values(heartbeat_at=utcnow())
+        .values(heartbeat_at=utcnow(), rate=None if rate is None else round(rate, 2))
         .returning(runs.c.cancel_requested)
     ).first()
     db.session.commit()

@@ -9,19 +9,30 @@ holding `burst` requests) it answers 429 with Retry-After, as a rate-limited Saa
 
 Keep-alive towards the client (one thread per client connection, no cap on connections);
 a fresh connection upstream per request (scim2-server's wsgiref server closes each one).
+
+`ThrottleProxy.process(...)` runs it in a child process instead (`python -m
+tests.support.throttle_proxy`), so that the CPU it spends is not the caller's (the benchmark
+measures the dashboard's own CPU time per write); `snapshot()` then asks it over HTTP
+(`GET /__throttle_stats`), and the same `with` block stops it.
 """
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import math
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
+ROOT = Path(__file__).resolve().parents[2]  # where `tests` is a package
+STATS_PATH = "/__throttle_stats"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "upgrade"}
 TOO_MANY = json.dumps(
     {
@@ -75,6 +86,10 @@ class ThrottleProxy:
         with self.lock:
             return self.counts.copy(), self.throttled, self.served
 
+    @staticmethod
+    def process(upstream: str, *, latency: float = 0.0, rate: float = 0.0) -> ProxyProcess:
+        return ProxyProcess(upstream, latency, rate)
+
     def __enter__(self) -> ThrottleProxy:
         self.thread.start()
         return self
@@ -103,6 +118,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         proxy = self.server.proxy
+        if self.command == "GET" and self.path == STATS_PATH:
+            counts, throttled, served = proxy.snapshot()
+            stats = {"counts": dict(counts), "throttled": throttled, "served": served}
+            self._answer(200, json.dumps(stats).encode(), {"Content-Type": "application/json"})
+            return
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         started = time.perf_counter()
         wait = proxy.bucket.take() if proxy.bucket else 0.0
@@ -140,3 +160,53 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class ProxyProcess:
+    """A ThrottleProxy in a child process, with the same `root_url` and `snapshot()`."""
+
+    def __init__(self, upstream: str, latency: float, rate: float) -> None:
+        self.command = [
+            sys.executable,
+            "-m",
+            "tests.support.throttle_proxy",
+            upstream,
+            f"--latency={latency}",
+            f"--rate={rate}",
+        ]
+        self.root_url = ""
+
+    def __enter__(self) -> ProxyProcess:
+        self.child = subprocess.Popen(self.command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.root_url = self.child.stdout.readline().strip()  # printed once it listens
+        if not self.root_url.startswith("http"):
+            raise RuntimeError("the throttling proxy did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.child.terminate()
+        self.child.wait(timeout=10)
+
+    def snapshot(self) -> tuple[Counter[str], int, float]:
+        connection = http.client.HTTPConnection(self.root_url.split("//")[1], timeout=10)
+        try:
+            connection.request("GET", STATS_PATH)
+            stats = json.loads(connection.getresponse().read())
+        finally:
+            connection.close()
+        return Counter(stats["counts"]), stats["throttled"], stats["served"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A throttling proxy, until terminated.")
+    parser.add_argument("upstream")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--rate", type=float, default=0.0)
+    args = parser.parse_args()
+    with ThrottleProxy(args.upstream, latency=args.latency, rate=args.rate) as proxy:
+        print(proxy.root_url, flush=True)
+        threading.Event().wait()  # until the parent terminates the process
+
+
+if __name__ == "__main__":
+    main()
