@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from dashboard.connections import budget_store
 from dashboard.connections.http import RetryPolicy
 from dashboard.connections.models import ONELOGIN, SCIM, SECRET_NAMES, WORKATO_API, Connection
 from dashboard.connections.onelogin import OneLoginClient
@@ -34,7 +35,11 @@ def client_for(connection: Connection, retry: RetryPolicy | None = None, pace=No
     secret = secret_of(connection)
     options = {"timeout": _timeout(), "retry": retry or RetryPolicy()}
     if connection.kind == ONELOGIN:
-        return OneLoginClient(connection.base_url, connection.client_id, secret, **options)
+        # Every call spends the account's hourly budget: paced by it (budget_store).
+        budget = budget_store.pace_for(connection)
+        return OneLoginClient(
+            connection.base_url, connection.client_id, secret, budget=budget, **options
+        )
     if connection.kind == SCIM:
         role_fields = current_app.extensions["dashboard.settings"].DASHBOARD_ROLE_FIELDS
         return ScimClient(

@@ -8,6 +8,10 @@ later. Every failure is a ConnectionProblem whose message an admin can act on; n
 client secret nor an access token ever appears in one (Http redacts them). Listings that page
 (users, app users, role members) are iterators: a failure on a later page surfaces while
 iterating.
+
+Given a `BudgetPace` (budget.py), every call is paced by the account's hourly API budget:
+each answer's X-RateLimit-* figures are kept, and a call that would eat into the reserve kept
+for the account's other integrations waits for the reset or is refused before it goes out.
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
 from dashboard.connections import errors
+from dashboard.connections.budget import LIMIT, REMAINING, RESET, BudgetPace, Figures
 from dashboard.connections.http import ApiClient, Http, RetryPolicy
 from dashboard.connections.onelogin_records import (
     App,
@@ -53,6 +59,7 @@ from dashboard.connections.urls import check_base_url
 SERVICE = "OneLogin API"
 EXAMPLE_BASE_URL = "https://<subdomain>.onelogin.com"
 OAUTH_PATH = "/auth/oauth2/v2/token"
+RATE_LIMIT_PATH = "/auth/rate_limit"  # the budget's figures, without spending a call
 UNAUTHORIZED = (
     "OneLogin rejected the API client id or secret: check the API credential in OneLogin "
     "(Developers > API Credentials) and save it again on Connections."
@@ -92,8 +99,10 @@ class OneLoginClient(ApiClient):
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
+        budget: BudgetPace | None = None,
     ) -> None:
         self._owns_session = session is None
+        self._budget = budget
         self._http = Http(
             SERVICE,
             check_base_url(base_url, EXAMPLE_BASE_URL),
@@ -102,6 +111,7 @@ class OneLoginClient(ApiClient):
             retry or RetryPolicy(),
             session or requests.Session(),
             secrets=(client_secret,),
+            pace=budget,
         )
         self._client_id, self._client_secret = client_id, client_secret
         self._clock = clock
@@ -113,6 +123,15 @@ class OneLoginClient(ApiClient):
     def __repr__(self) -> str:
         return f"OneLoginClient({self._http.base_url!r}, client_id={self._client_id!r})"
 
+    def close(self) -> None:
+        if self._budget is not None:
+            self._budget.close()  # the figures this client last saw are kept
+        super().close()
+
+    @property
+    def budget(self) -> BudgetPace | None:
+        return self._budget
+
     # --- what the dashboard asks -------------------------------------------------------
 
     def check(self) -> int | None:
@@ -120,6 +139,31 @@ class OneLoginClient(ApiClient):
         dashboard reads with. The OneLogin account id, when OneLogin gave it."""
         self._read("the app list", read_records, self._get("/api/2/apps", limit=1))
         return self.account_id
+
+    def rate_limit(self) -> Figures:
+        """The account's API budget now (GET /auth/rate_limit, which OneLogin does not count
+        against it): the limit, the calls remaining, and when the budget resets."""
+        with self._uncounted():
+            body = self._get(RATE_LIMIT_PATH)
+        data = body.get("data") if isinstance(body, dict) else None
+        values = [
+            data.get(name) if isinstance(data, dict) else None for name in (LIMIT, REMAINING, RESET)
+        ]
+        if not all(type(v) is int and v >= 0 for v in values) or not values[0]:
+            raise errors.bad_response(SERVICE, "a rate limit answer without its three figures")
+        limit, remaining, reset = values
+        now = datetime.now(UTC) if self._budget is None else self._budget.budget.now()
+        figures = Figures.announced(limit, min(remaining, limit), reset, now)
+        if self._budget is not None:
+            self._budget.budget.observe(figures)
+        return figures
+
+    def count_users(self) -> int | None:
+        """How many users the account has, from the Total-Count of a one-user page (one
+        call); None when OneLogin does not say."""
+        response = self._call("GET", "/api/2/users", params={"limit": 1, "fields": "id"})
+        total = (response.headers.get("Total-Count") or "").strip()
+        return int(total) if total.isascii() and total.isdigit() else None
 
     def app(self, app_id: int) -> App:
         return self._read("the app", read_app, self._get(f"/api/2/apps/{app_id}"))
@@ -300,15 +344,20 @@ class OneLoginClient(ApiClient):
                 self._renew_at = self._clock() + lifetime - margin
             return self._token
 
+    def _uncounted(self):
+        """Calls OneLogin does not count against the budget go without its check."""
+        return self._budget.exempt() if self._budget is not None else nullcontext()
+
     def _new_token(self) -> tuple[str, float]:
         # The token call is safe to retry: OneLogin hands out the same token until expiry.
         credentials = f"client_id:{self._client_id}, client_secret:{self._client_secret}"
-        response = self._http.request(
-            "POST",
-            OAUTH_PATH,
-            headers={"Authorization": credentials},
-            json={"grant_type": "client_credentials"},
-        )
+        with self._uncounted():
+            response = self._http.request(
+                "POST",
+                OAUTH_PATH,
+                headers={"Authorization": credentials},
+                json={"grant_type": "client_credentials"},
+            )
         body = self._http.json(response)
         token = body.get("access_token") if isinstance(body, dict) else None
         lifetime = _seconds(body.get("expires_in", 36000) if isinstance(body, dict) else None)
@@ -335,6 +384,28 @@ class OneLoginClient(ApiClient):
         )
         if problem.kind == errors.NOT_FOUND and method != "GET":
             return _missing(problem, role, ONE_USER.search(path)) or problem
+        if problem.kind == errors.RATE_LIMITED:
+            return self._throttled(problem, response)
+        return problem
+
+    def _throttled(
+        self, problem: errors.ConnectionProblem, response: requests.Response
+    ) -> errors.ConnectionProblem:
+        """A 429: wait for its Retry-After, else for the X-RateLimit-Reset it announces. When
+        that is longer than this client may wait, the budget's refusal instead: not retried."""
+        if problem.retry_after is None:
+            reset = (response.headers.get(RESET) or "").strip()
+            if reset.isascii() and reset.isdigit():
+                wait = float(reset)
+                when = datetime.now(UTC) + timedelta(seconds=wait)
+                problem = replace(
+                    problem,
+                    retry_after=wait,
+                    message=f"{SERVICE} is rate limiting this dashboard (429): retry after "
+                    f"{wait:.0f} s ({when:%H:%M:%S} UTC).",
+                )
+        if self._budget is not None:
+            return self._budget.refusal_beyond_patience() or problem
         return problem
 
     @staticmethod
