@@ -6,12 +6,21 @@ it is. Used by the sync's verbs and by the Users pages alike, without the sync s
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from flask import current_app
+from sqlalchemy import func, select
+
+from dashboard.connections import errors
 from dashboard.connections import service as connections
+from dashboard.connections.budget import OVER_BUDGET, shortage
 from dashboard.connections.clients import client_for
 from dashboard.connections.models import ONELOGIN, SCIM
+from dashboard.connections.onelogin import APP_USERS_PAGE, USERS_PAGE
 from dashboard.connections.vault import SecretUnreadable
+from dashboard.extensions import db
+from dashboard.person import Person
 from dashboard.setup import service as setup
 from dashboard.setup import template as scim_template
 from dashboard.sync import planner
@@ -27,6 +36,12 @@ class Refused(Exception):
 
 class AlreadyDone(Exception):
     """Nothing to send: what was asked is already so (exit code 0)."""
+
+
+class OverBudget(Refused, NotReady):
+    """A plan would need more of OneLogin's hourly API budget than is left above the reserve.
+    Refused (exit code 3: wait for the reset, or lower DASHBOARD_ONELOGIN_RESERVE), and a
+    NotReady too, so that whoever shows a plan's NotReady shows it as it is."""
 
 
 def clients():
@@ -86,3 +101,45 @@ def require_scim_enabled() -> None:
     scim = connections.get(SCIM)
     if scim is not None and not scim.enabled:
         raise Refused("SCIM is disabled on Connections: re-enable it before running a sync.")
+
+
+# --- OneLogin's API budget --------------------------------------------------------------
+
+
+def plan_calls(users: int, app_users: int) -> int:
+    """The OneLogin calls a plan's reads make (sources.read_onelogin): the app, its users in
+    pages of APP_USERS_PAGE, and every user in pages of USERS_PAGE."""
+    return 1 + math.ceil(max(app_users, 1) / APP_USERS_PAGE) + math.ceil(max(users, 1) / USERS_PAGE)
+
+
+def require_budget_for_plan(onelogin) -> None:
+    """OverBudget when the plan's reads would need more OneLogin calls than are left above
+    the reserve, said before any of them is made. The budget is asked afresh (GET
+    /auth/rate_limit, which OneLogin does not count); the users are counted with one call
+    (Total-Count), and not even that when the people the database knows already need more.
+    When OneLogin cannot say, the plan goes ahead: its calls are paced by the budget anyway."""
+    share = current_app.extensions["dashboard.settings"].DASHBOARD_ONELOGIN_RESERVE
+    known = db.session.execute(
+        select(func.count(Person.onelogin_id), func.count().filter(Person.has_app.is_(True)))
+    ).one()
+    db.session.commit()  # nothing stays open while OneLogin answers
+    try:
+        figures = onelogin.rate_limit()
+        left, users = figures.left(share), known[0]
+        if plan_calls(users, known[1]) <= left:
+            users = max(onelogin.count_users() or 0, users)
+            left = max(0, left - 1)
+    except errors.ConnectionProblem as problem:
+        if problem.kind == OVER_BUDGET:
+            onelogin.close()
+            raise OverBudget(str(problem)) from None
+        return  # the plan's own reads say what is wrong
+    needed = plan_calls(users, known[1])
+    if needed > left:
+        now = onelogin.budget.budget.now() if onelogin.budget else figures.seen_at
+        onelogin.close()  # not used: the plan stops here
+        raise OverBudget(
+            f"A plan needs about {needed} OneLogin API calls (the app, then its users and all "
+            f"{users} OneLogin users page by page). {shortage(left, share, figures.resets_at, now)}"
+            ". Preview again then, or lower DASHBOARD_ONELOGIN_RESERVE."
+        )

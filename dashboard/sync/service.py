@@ -46,6 +46,7 @@ from dashboard.sync.readiness import (
     NotReady,
     Refused,
     clients,
+    require_budget_for_plan,
     require_scim_enabled,
     scim_json_template,
 )
@@ -74,6 +75,7 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
     if holder is not None:
         raise AlreadyRunning(holder)
     onelogin, scim, app_id = clients()
+    require_budget_for_plan(onelogin)  # OneLogin's hourly API budget, before any read
     template = scim_json_template()
     read_from = utcnow()  # the preview's time: changes from here on are checked at Apply
     db.session.commit()  # the reads above: nothing stays open while OneLogin answers
