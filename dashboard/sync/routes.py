@@ -21,6 +21,7 @@ from flask import (
 from flask_login import current_user
 
 from dashboard.auth.permissions import background_poll
+from dashboard.connections import budget_store
 from dashboard.htmx import answer, back, is_htmx, refused
 from dashboard.setup import service as setup
 from dashboard.setup.service import FAILING
@@ -109,7 +110,7 @@ def _card(run: Run):
 
 def _state(**extra) -> dict:
     """#sync-state: the active run, else the preview, else the Preview button and the last
-    run's outcome; above them, failing setup checks."""
+    run's outcome; above them, failing setup checks; below, OneLogin's API budget."""
     active = service.current_active()
     preview = None if active else runs.preview()
     latest = None if active or preview else runs.latest()
@@ -118,6 +119,7 @@ def _state(**extra) -> dict:
         "preview": preview,
         "latest": _tracked(latest) if latest else None,
         "setup_failing": [item for item in setup.checklist() if item.state == FAILING],
+        "budget": budget_store.shown(),  # OneLogin's API budget, as last seen
         "section": "sync",
         **extra,
     }
