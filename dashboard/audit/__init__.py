@@ -3,6 +3,6 @@ where the chain stands (dashboard.audit.digests), for the moments that call for 
 run's end)."""
 
 from dashboard.audit.digests import sign as sign_digest
-from dashboard.audit.service import record
+from dashboard.audit.service import record, record_all
 
-__all__ = ["record", "sign_digest"]
+__all__ = ["record", "record_all", "sign_digest"]

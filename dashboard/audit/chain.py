@@ -79,24 +79,29 @@ def hash_of(entry: Any) -> str:
     )
 
 
-def append(entry: AuditEntry) -> None:
-    """Give `entry` its place in the chain (seq, prev_hash, hash) and the time it is
-    recorded (also when it occurred, unless it came with its source's time). Holds the
+def append_all(entries: list[AuditEntry]) -> None:
+    """Give each entry, in order, its place in the chain (seq, prev_hash, hash) and the time
+    it is recorded (also when it occurred, unless it came with its source's time). Holds the
     chain's head until the caller's transaction ends, so the chain never forks; the time is
-    read once the head is held, so recorded_at follows the chain's order."""
+    read once the head is held, so recorded_at follows the chain's order. The head is taken
+    and moved once, however many entries."""
+    if not entries:
+        return
     head = AuditChain.__table__
-    seq, prev = db.session.execute(
+    last, prev = db.session.execute(
         update(head)
         .where(head.c.id == HEAD)
-        .values(seq=head.c.seq + 1)
+        .values(seq=head.c.seq + len(entries))
         .returning(head.c.seq, head.c.last_hash)
     ).one()
-    entry.recorded_at = utcnow()
-    if entry.occurred_at is None:
-        entry.occurred_at = entry.recorded_at
-    entry.seq, entry.prev_hash = seq, prev
-    entry.hash = hash_of(entry)
-    db.session.execute(update(head).where(head.c.id == HEAD).values(last_hash=entry.hash))
+    now = utcnow()
+    for seq, entry in enumerate(entries, start=last - len(entries) + 1):
+        entry.recorded_at = now
+        if entry.occurred_at is None:
+            entry.occurred_at = now
+        entry.seq, entry.prev_hash = seq, prev
+        entry.hash = prev = hash_of(entry)
+    db.session.execute(update(head).where(head.c.id == HEAD).values(last_hash=prev))
 
 
 def hold() -> tuple[int, str]:

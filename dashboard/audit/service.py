@@ -1,4 +1,5 @@
-"""The one write path into the audit table."""
+"""The one write path into the audit table: `record` adds an entry, `record_all` several
+in one go (a sync round's outcomes); both give each its place in the hash chain."""
 
 from __future__ import annotations
 
@@ -32,17 +33,37 @@ def record(
     same transaction (dashboard.audit.digests).
     """
     entry = AuditEntry(
-        occurred_at=occurred_at,  # None: now, set with recorded_at (chain.append)
+        occurred_at=occurred_at,  # None: now, set with recorded_at (chain.append_all)
         actor=actor,
         source=source,
         action=action,
         outcome=outcome,
         target_user=target_user,
-        source_ip=request.remote_addr if has_request_context() else None,
         details=details or {},
         external_id=external_id,
     )
-    chain.append(entry)
-    db.session.add(entry)
-    digests.sign_if_due()
+    _add([entry])
     return entry
+
+
+def record_all(entries: list[dict[str, Any]]) -> None:
+    """Several entries, each given as `record`'s keyword arguments (the action as
+    "action"), in their order, under the same rules: the chain's head is taken once for all
+    of them and they are inserted together. The caller commits."""
+    _add(
+        [
+            AuditEntry(**{"source": "dashboard", **e, "details": e.get("details") or {}})
+            for e in entries
+        ]
+    )
+
+
+def _add(entries: list[AuditEntry]) -> None:
+    if not entries:
+        return
+    if has_request_context():  # who asked, when it was asked over the web
+        for entry in entries:
+            entry.source_ip = request.remote_addr
+    chain.append_all(entries)
+    db.session.add_all(entries)
+    digests.sign_if_due()

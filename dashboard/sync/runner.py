@@ -33,7 +33,7 @@ from dashboard.connections.vault import SecretUnreadable
 from dashboard.extensions import db
 from dashboard.history import imports as history
 from dashboard.sync import claims, learned, people, runs
-from dashboard.sync.executor import SUCCEEDED, Executor
+from dashboard.sync.executor import SUCCEEDED, Executor, Outcome
 from dashboard.sync.gate import Gate
 from dashboard.sync.models import (
     CANCELLED,
@@ -48,7 +48,15 @@ from dashboard.sync.models import (
 )
 from dashboard.sync.models import SUCCEEDED as RUN_SUCCEEDED
 from dashboard.sync.pace import Pace
-from dashboard.sync.sending import ACTOR, LostRun, Pending, mark_running, record_all, unfinished
+from dashboard.sync.sending import (
+    ACTOR,
+    LostRun,
+    Pending,
+    mark_running,
+    record_all,
+    unfinished,
+    unsend,
+)
 from dashboard.sync.watcher import CANCELLED_MESSAGE, Watched, Watcher
 
 MIN_ITEMS_FOR_THRESHOLD = 10  # the failure share is judged only after this many outcomes
@@ -58,6 +66,10 @@ HEARTBEAT_SECONDS = 1.0  # how often a running run says it is alive (a write)
 # flight) before it gives up; a run's items wait for as long as it takes.
 WAIT_FOR_PERSON_SECONDS = 30.0
 DEFERRED_RETRY_SECONDS = 0.1
+# Outcomes are recorded a round at a time, at most this long after they arrive; items are
+# marked `running` ahead of the writers, up to MAX_AHEAD at once.
+ROUND_SECONDS = 0.1
+MAX_AHEAD = 200
 
 log = logging.getLogger(__name__)
 __all__ = ["LostRun", "Pending", "executor_for", "launch", "owner_id", "process"]
@@ -213,6 +225,7 @@ def _remember_rate(pace: Pace, base_url: str) -> None:
 def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tuple[str, str | None]:
     settings = _settings()
     beat_every = min(settings.DASHBOARD_SYNC_LEASE_SECONDS / 4, HEARTBEAT_SECONDS)
+    lease = settings.DASHBOARD_SYNC_LEASE_SECONDS
     threshold = settings.DASHBOARD_SYNC_FAILURE_THRESHOLD
     width = settings.DASHBOARD_SYNC_CONCURRENCY
     recheck_all = run.kind == RETRY
@@ -221,7 +234,10 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
     stop: tuple[str, str] | None = None
     in_flight: dict[Future, Pending] = {}
     last_beat = -math.inf  # the first round checks at once (a cancel may already wait)
-    queue: deque[Pending] = deque()
+    queue: deque[Pending] = deque()  # read, not yet marked
+    ready: deque[Pending] = deque()  # marked `running` and claimed: handed to free writers
+    unrecorded: list[tuple[Pending, Outcome]] = []
+    last_record = time.monotonic()
     deferred: list[Pending] = []  # another writer holds the person: tried again later
     deferred_since: float | None = None
     after = 0  # items are read a batch at a time: 100,000 of them need not fit in memory
@@ -233,21 +249,35 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
             if not ours:
                 gate.close(STOPPED, "Taken over by another process.", lost=True)
         else:
-            cancel = runs.cancel_requested(run.id)  # a read: cheap enough every round
+            # A read before every hand-out: a cancel committed before a writer came free
+            # stops the next write, whatever the watcher has seen yet.
+            cancel = runs.cancel_requested(run.id)
         if cancel:
             gate.close(CANCELLED, CANCELLED_MESSAGE)
         if gate.closed and stop is None:
             if gate.lost:
                 raise LostRun(run.id)
             stop = (gate.status or STOPPED, gate.reason or "Stopped.")
+        # Outcomes a round at a time (a few statements for many writes: the dashboard's own
+        # CPU per write), and at once when nothing else is going on or the run stops.
+        if unrecorded and (
+            stop is not None or not in_flight or time.monotonic() - last_record >= ROUND_SECONDS
+        ):
+            record_all(run, owner, unrecorded)
+            unrecorded, last_record = [], time.monotonic()
+            # Committed before anyone is claimed: a transaction holding the audit chain's
+            # head must not wait on another writer's claim (a lock cycle).
+            db.session.commit()
         if stop is not None:
             queue.clear()
             deferred.clear()
+            unsend(run, owner, list(ready))  # marked, never sent: pending again
+            ready.clear()
         if stop is None and not queue and not exhausted:
             queue.extend(unfinished(run.id, after, BATCH))
             after = queue[-1].id if queue else after
             exhausted = not queue
-        if stop is None and not queue and deferred and not in_flight:
+        if stop is None and not queue and deferred and not in_flight and not ready:
             if waits_for_others and time.monotonic() - deferred_since > waits_for_others:
                 holder = claims.holder(deferred[0].key)
                 stop = (
@@ -261,36 +291,34 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
                 gate.sleep(DEFERRED_RETRY_SECONDS)
                 queue.extend(replace(item, unknown=True) for item in deferred)
                 deferred.clear()
-        batch: list[Pending] = []
-        if stop is None and queue and len(in_flight) < width:
-            wanted = [queue.popleft() for _ in range(min(width - len(in_flight), len(queue)))]
-            lease = settings.DASHBOARD_SYNC_LEASE_SECONDS
-            batch, waiting = mark_running(run, owner, wanted, lease)
+        if stop is None and queue and len(ready) < width:
+            # Marked a batch at a time, ahead of the writers: what they send in the next rounds.
+            wanted = [queue.popleft() for _ in range(min(_ahead(width, executor), len(queue)))]
+            marked, waiting = mark_running(run, owner, wanted, lease)
+            ready.extend(marked)
             if waiting and not deferred:
                 deferred_since = deferred_since or time.monotonic()
             deferred.extend(waiting)
-        # One commit a round: the last round's outcomes, and the `running` marks that
-        # must be stored before their requests go out.
+        # The `running` marks are stored before their requests go out.
         db.session.commit()
-        for item in batch:
+        while stop is None and ready and len(in_flight) < width:
+            item = ready.popleft()
             in_flight[pool.submit(executor.perform, item.work(recheck_all))] = item
         if not in_flight:
-            if queue or deferred or (stop is None and not exhausted):
+            if unrecorded or ready or queue or deferred or (stop is None and not exhausted):
                 continue
             break
-        finished, _ = wait(in_flight, timeout=beat_every, return_when=FIRST_COMPLETED)
-        outcomes = [(in_flight.pop(future), future.result()) for future in finished]
-        record_all(run, owner, outcomes)
-        for _item, outcome in outcomes:
+        waiting_for = ROUND_SECONDS if unrecorded else beat_every
+        finished, _ = wait(in_flight, timeout=waiting_for, return_when=FIRST_COMPLETED)
+        for future in finished:
+            item, outcome = in_flight.pop(future), future.result()
+            unrecorded.append((item, outcome))
             done += 1
             failed += outcome.status != SUCCEEDED and not outcome.stop
             if outcome.stop and stop is None:
                 stop = (gate.status, gate.reason) if gate.closed else (STOPPED, outcome.stop)
                 if gate.lost:
                     raise LostRun(run.id)
-        # The outcomes now, before the next round claims anyone: a transaction holding the
-        # audit chain's head must not wait on another writer's claim (a lock cycle).
-        db.session.commit()
         if done >= MIN_ITEMS_FOR_THRESHOLD and failed / done > threshold and stop is None:
             stop = (
                 STOPPED,
@@ -302,6 +330,14 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
     if stop is not None:
         return stop
     return (FAILED, f"{failed} item(s) failed.") if failed else (RUN_SUCCEEDED, None)
+
+
+def _ahead(width: int, executor: Executor) -> int:
+    """How many items are marked at once: what the writers send over the next rounds (two
+    at the run's rate), at least two for each writer."""
+    rate = executor.pace.rate
+    coming = math.ceil(rate * 2 * ROUND_SECONDS) if rate else 0
+    return min(max(2 * width, coming), MAX_AHEAD)
 
 
 def _end(run: Run, owner: str, status: str, message: str | None, *, audited: bool) -> None:
