@@ -312,15 +312,15 @@ def test_a_plan_needing_more_calls_than_are_left_is_refused_before_it_reads(app,
 
 
 def test_flask_sync_plan_says_the_same_and_fails(app):
-    """The command line refuses the same plan with the same words, and a non-zero exit (1
-    today: `sync plan` reports a plan's NotReady so; OverBudget is a Refused too, for 3)."""
+    """The command line refuses the same plan with the same words, and exit code 3: refused
+    pending a decision (wait for the reset, or lower the reserve)."""
     with World.small(app) as world:
         for n in range(250):
             world.person("Many", f"Person{chr(97 + n // 26)}{chr(97 + n % 26)}")
         world.tenant.set_budget(14, limit=100, reset_in=1800)
         result = app.test_cli_runner().invoke(args=["sync", "plan"])
         assert world.tenant.calls["app_users"] == 0
-    assert result.exit_code != 0
+    assert result.exit_code == 3
     assert "A plan needs about 5 OneLogin API calls" in result.output
     assert "3 calls left above the 10% reserve" in result.output
 

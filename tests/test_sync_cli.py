@@ -419,8 +419,9 @@ def test_status_before_any_run(app):
     code, document = sync_json(app, "status")
     assert code == 0
     assert document["id"] is None and document["status"] == "none"
-    # Nothing learned yet about Workato's rate limit.
+    # Nothing learned yet about Workato's rate limit, nor seen of OneLogin's budget.
     assert document["rate"]["learned"] is None and document["rate"]["learned_at"] is None
+    assert document["onelogin_budget"] == {"seen": False}
 
 
 def test_status_after_a_succeeded_run(make_app):

@@ -15,6 +15,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from dashboard.commands import FAILED, OK, REFUSED, actor, finish, json_option
+from dashboard.connections import budget_store
 from dashboard.sync import one_user, reports, runner, runs, service
 from dashboard.sync.models import SUCCEEDED, Run
 from dashboard.sync.planner import ACTIONS, NOOP
@@ -39,6 +40,10 @@ def _refused_running(run: Run, as_json: bool) -> None:
 def _plan_or_exit(as_json: bool):
     try:
         return service.make_plan(actor())
+    except (
+        service.Refused
+    ) as exc:  # OneLogin's API budget: wait for its reset, or lower the reserve
+        finish(REFUSED, {"ok": False, "message": str(exc)}, f"Cannot plan now: {exc}", as_json)
     except service.NotReady as exc:
         finish(FAILED, {"ok": False, "message": str(exc)}, f"Cannot plan: {exc}", as_json)
     except runs.AlreadyRunning as exc:
@@ -163,10 +168,15 @@ def status_command(as_json):
     active = service.current_active()
     run = active or runs.latest()
     if run is None:
-        document = {"id": None, "status": "none", "rate": reports.rate_json()}
+        document = {
+            "id": None,
+            "status": "none",
+            "rate": reports.rate_json(),
+            "onelogin_budget": budget_store.onelogin_budget_json(),
+        }
         finish(OK, document, "No sync has run yet.", as_json)
     state = reports.progress(run)
-    document = reports.run_json(run)
+    document = {**reports.run_json(run), "onelogin_budget": budget_store.onelogin_budget_json()}
     human = f"Run {run.id} ({run.kind}): {run.status}, {state.done}/{state.total} done"
     if state.rate:
         human += f", {state.rate:.1f}/s, about {state.seconds_left:.0f} s left"
