@@ -16,7 +16,7 @@ from freezegun import freeze_time
 from sqlalchemy import event, insert, select
 
 from dashboard import audit
-from dashboard.audit import chain, search
+from dashboard.audit import chain, search, walks
 from dashboard.audit.models import AuditEntry
 from dashboard.extensions import db
 from dashboard.person import Person
@@ -158,12 +158,12 @@ def test_each_filter_alone_narrows_to_exactly_its_entries(app, filters):
 
 # CAP 1: every filter counts as broad (the database chooses, from the newest in the time
 # range); the default: the filter matching the fewest is walked. The same entries either way.
-@pytest.mark.parametrize("cap", [1, search.CAP])
+@pytest.mark.parametrize("cap", [1, walks.CAP])
 @pytest.mark.parametrize(
     "filters", COMBINED, ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items())
 )
 def test_filters_combine_to_exactly_the_entries_matching_all(app, filters, cap, monkeypatch):
-    monkeypatch.setattr(search, "CAP", cap)
+    monkeypatch.setattr(walks, "CAP", cap)
     written = seed(app)
     assert walk(app, **filters) == matching(written, **filters)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -22,7 +24,10 @@ def test_healthz_answers_503_when_the_database_is_unreachable(make_app, tmp_path
 
 
 def test_migrations_build_exactly_the_schema_the_models_describe(app):
-    with app.app_context(), db.engine.connect() as connection:
+    with app.app_context(), db.engine.connect() as connection, warnings.catch_warnings():
+        # SQLite cannot say what an index on an expression holds (ix_audit_month_id): it is
+        # left out of the comparison there, and compared on PostgreSQL.
+        warnings.filterwarnings("ignore", r".*expression-based index '?ix_audit_month_id")
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, db.metadata) == []
         assert context.get_current_revision() is not None

@@ -5,6 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dashboard.audit.months import month_of
 from dashboard.extensions import db
 from dashboard.timeutil import UTCDateTime, utcnow
 
@@ -18,7 +19,7 @@ class AuditEntry(db.Model):
     # When it happened: for our own entries the moment they were recorded; for an imported
     # one, when it happened at its source (months ago, perhaps). In the hash.
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # When the dashboard recorded it: set by the write path (dashboard.audit.chain.append)
+    # When the dashboard recorded it: set by the write path (dashboard.audit.chain.append_all)
     # once it holds the chain's head, so it follows the chain's order. What retention prunes
     # by. Not in the hash (see dashboard.audit.retention); the database's own clock fills it
     # for rows inserted by other means (the benchmark's bulk load).
@@ -51,8 +52,17 @@ class AuditEntry(db.Model):
         Index("ix_audit_actor_id", "actor", "id"),
         Index("ix_audit_action_id", "action", "id"),
         Index("ix_audit_source_id", "source", "id"),
+        # Filters together, in id order: actor with action and source (a branch per value
+        # of the one not asked), action with source (dashboard.audit.walks).
+        Index("ix_audit_actor_action_source_id", "actor", "action", "source", "id"),
+        Index("ix_audit_action_source_id", "action", "source", "id"),
         UniqueConstraint("source", "external_id", name="uq_audit_source_external_id"),
     )
+
+
+# Each month's newest and oldest entry in one probe (dashboard.audit.spans): where a time
+# range lies among the ids.
+Index("ix_audit_month_id", month_of(AuditEntry.occurred_at), AuditEntry.id)
 
 
 class AuditChain(db.Model):

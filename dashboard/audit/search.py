@@ -14,25 +14,21 @@ Filters, each optional, combine with AND:
   Times without an offset are UTC; with one they are converted to UTC.
 - before: the keyset, an entry id: only entries older than it (id < before).
 
-Pages are cut by key (`id < before`), never by OFFSET. Each equality filter has an index on
-(column, id) and time one on (occurred_at, id). A page walks the index of the filter that
-matches the fewest entries, each counted on its index up to CAP (cheap), and checks the
-others on the rows it reaches: an equality index backwards from the keyset, stopping after
-one page; the time index reading its (fewer than CAP) matches and sorting them by id. When
-every filter matches CAP or more, the database chooses, starting below the newest entry in
-the time range when there is one. The slow case left: broad filters that rarely meet (actor
-`sync` with source `dashboard`) read one of their indexes to the end (bench/README.md).
+Pages are cut by key (`id < before`), never by OFFSET. How a page is found fast whatever
+the filters (which index it walks, the ids a time range spans, and when it looks through a
+window of entries at a time) is dashboard.audit.walks.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Column, ColumnElement, and_, func, literal_column, select, text, union_all
+from sqlalchemy import select
 
+from dashboard.audit import walks
 from dashboard.audit.models import AuditEntry
 from dashboard.extensions import db
 
@@ -44,8 +40,6 @@ MAX_NAMES = 1000  # distinct actions (or actors) read for a prefix or for the fo
 # page's rows die young: at 1,000, Python's collector ran over them a few times a page and
 # exports took half as long again.
 EXPORT_CHUNK = 300
-# A filter matching fewer entries than this is walked by its own index (see _walk).
-CAP = 50_000
 DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 TIME_HINT = "a date (2026-03-01) or a UTC date and time (2026-03-01T09:30)"
 
@@ -169,18 +163,27 @@ class Filters:
 class Page:
     entries: list[AuditEntry]
     next_before: int | None  # the keyset of the next (older) page; None on the last page
+    # (lowest, highest) entry number this page looked through, when it stopped looking
+    # there with older entries left (broad filters that rarely meet: see walks.WINDOW);
+    # its entries are every match among those, and next_before goes on below them.
+    searched: tuple[int, int] | None = None
 
 
 def page(filters: Filters, size: int = PAGE_SIZE) -> Page:
     """One page of the entries the filters match, newest first."""
-    ids = _page_ids(filters, size + 1)
-    more = len(ids) > size
-    ids = ids[:size]
+    actions = _actions(filters)
+    found = walks.Found([]) if actions == [] else walks.page_ids(_ask(filters, actions), size + 1)
+    more = len(found.ids) > size
+    ids = found.ids[:size]
     entries = []
     if ids:
         query = select(AuditEntry).where(AUDIT.c.id.in_(ids)).order_by(AUDIT.c.id.desc())
         entries = list(db.session.scalars(query))
-    return Page(entries, ids[-1] if more else None)
+    if more:
+        return Page(entries, ids[-1])
+    if found.window is not None:
+        return Page(entries, found.window[0], found.window)
+    return Page(entries, None)
 
 
 def rows(filters: Filters) -> Iterator:
@@ -215,11 +218,11 @@ def _end_transaction() -> None:
 
 def actions(limit: int = MAX_NAMES) -> list[str]:
     """The distinct actions recorded, in order: one index probe each, not a table scan."""
-    return _distinct("action", limit)
+    return walks.distinct_values("action", limit)
 
 
 def actors(limit: int = MAX_NAMES) -> list[str]:
-    return _distinct("actor", limit)
+    return walks.distinct_values("actor", limit)
 
 
 def prefixes(names: list[str]) -> list[str]:
@@ -228,24 +231,6 @@ def prefixes(names: list[str]) -> list[str]:
 
 
 # --- building the queries ------------------------------------------------------------
-
-
-def _distinct(column: str, limit: int) -> list[str]:
-    # A "loose index scan": each step asks the (column, id) index for the next value up,
-    # so a million entries with fifty actions cost fifty probes.
-    sql = text(
-        f"""
-        WITH RECURSIVE found(value) AS (
-            SELECT (SELECT {column} FROM audit ORDER BY {column} LIMIT 1)
-            UNION ALL
-            SELECT (SELECT {column} FROM audit WHERE {column} > found.value
-                    ORDER BY {column} LIMIT 1)
-            FROM found WHERE found.value IS NOT NULL
-        )
-        SELECT value FROM found WHERE value IS NOT NULL LIMIT :limit
-        """  # noqa: S608  (column is one of ours, never the request's)
-    )
-    return list(db.session.scalars(sql, {"limit": limit}))
 
 
 def _actions(filters: Filters) -> list[str] | None:
@@ -257,125 +242,22 @@ def _actions(filters: Filters) -> list[str] | None:
     return [a for a in actions() if a.startswith(filters.action)]
 
 
-@dataclass(frozen=True)
-class Term:
-    """One filter: its column, and its condition on that column (or on an expression of it
-    that no index serves, when another filter's index is the one to walk)."""
-
-    column: Column
-    condition: Callable[[ColumnElement], ColumnElement[bool]]
-
-    def on_index(self) -> ColumnElement[bool]:
-        return self.condition(self.column)
-
-    def unindexed(self) -> ColumnElement[bool]:
-        # coalesce(x, x) is x, with x's type, but no index on x serves it.
-        return self.condition(func.coalesce(self.column, self.column))
-
-
-def _terms(filters: Filters, actions: list[str] | None) -> dict[str, Term]:
-    """The filters as conditions, most selective first (as usually they are)."""
-    terms: dict[str, Term] = {}
-    if filters.user:
-        terms["user"] = Term(AUDIT.c.target_user, lambda c: c == filters.user)
-    if filters.actor:
-        terms["actor"] = Term(AUDIT.c.actor, lambda c: c == filters.actor)
-    if actions is not None:
-        terms["action"] = Term(
-            AUDIT.c.action, lambda c: c == actions[0] if len(actions) == 1 else c.in_(actions)
-        )
-    if filters.since or filters.until:
-        since, until = filters.since_at, filters.until_at
-
-        def in_range(c):
-            return and_(*([c >= since] if since else []), *([c < until] if until else []))
-
-        terms["time"] = Term(AUDIT.c.occurred_at, in_range)
-    if filters.source:
-        terms["source"] = Term(AUDIT.c.source, lambda c: c == filters.source)
-    return terms
+def _ask(filters: Filters, actions: list[str] | None) -> walks.Ask:
+    return walks.Ask(
+        user=filters.user,
+        actor=filters.actor,
+        actions=None if actions is None else tuple(actions),
+        source=filters.source,
+        since=filters.since_at,
+        until=filters.until_at,
+        before=filters.before,
+    )
 
 
 def _narrowed(query, filters: Filters, actions: list[str] | None):
     """Every filter on its index: the database chooses how to find them (an export)."""
-    for term in _terms(filters, actions).values():
+    for term in walks.terms(_ask(filters, actions)).values():
         query = query.where(term.on_index())
     if filters.before is not None:
         query = query.where(AUDIT.c.id < filters.before)
     return query
-
-
-def _page_ids(filters: Filters, limit: int) -> list[int]:
-    """The ids of one page, newest first (see _walk for how they are found)."""
-    actions = _actions(filters)
-    if actions == []:
-        return []
-    terms = _terms(filters, actions)
-    walk = _walk(terms, filters.before)
-    conditions = [AUDIT.c.id < filters.before] if filters.before is not None else []
-    if walk is None and filters.until:
-        # Every filter is broad. Start below the newest entry of the time range, found on
-        # the time index (which holds ids), rather than read every entry newer than it.
-        newest = _newest(terms["time"], conditions)
-        if newest is None:
-            return []
-        conditions.append(AUDIT.c.id <= newest)
-    # How the database reads them. On a walk in id order it stops after `limit` matches:
-    # the walked filter is on its index and the others are checked on the rows it reaches.
-    # The time index is in time order instead, so its matches are read and then sorted
-    # (there are fewer than CAP); PostgreSQL does the same with any walk when filters
-    # combine, leaving every filter on its index so that it may intersect them (bitmaps).
-    postgres = db.session.get_bind().dialect.name == "postgresql"
-    sort_after = walk == "time" or (postgres and walk is not None and len(terms) > 1)
-    indexed = set(terms) if walk is None or (postgres and sort_after) else {walk}
-    if walk == "action" and len(actions or []) > 1 and not sort_after:
-        # A prefix: each action walks its own (action, id) index; the newest of all win.
-        others = {name: term for name, term in terms.items() if name != "action"}
-        branches = [
-            _ids(others, indexed, [*conditions, AUDIT.c.action == action], limit).subquery()
-            for action in actions or []
-        ]
-        merged = union_all(*(select(branch.c.id) for branch in branches)).subquery()
-        query = select(merged.c.id).order_by(merged.c.id.desc()).limit(limit)
-    else:
-        query = _ids(terms, indexed, conditions, limit, sort_after=sort_after)
-    return list(db.session.scalars(query))
-
-
-def _walk(terms: dict[str, Term], before: int | None) -> str | None:
-    """Which filter's index a page walks: the one matching the fewest entries, each counted
-    (on its index alone) up to the fewest found so far, so counting stays cheap. None when
-    every filter matches CAP entries or more: the database then chooses, and most entries
-    it reads match (unless broad filters rarely meet, which is the slow case)."""
-    if not terms:
-        return None
-    if len(terms) == 1 and "time" not in terms:
-        return next(iter(terms))  # one (column, id) index: nothing to choose
-    best, fewest = None, CAP
-    for name, term in terms.items():
-        query = select(literal_column("1")).where(term.on_index())
-        if before is not None:
-            query = query.where(AUDIT.c.id < before)
-        count = db.session.scalar(select(func.count()).select_from(query.limit(fewest).subquery()))
-        if count < fewest:
-            best, fewest = name, count
-    return best
-
-
-def _newest(time: Term, conditions: list) -> int | None:
-    """The newest id in the time range, read from the time index (`id + 0`, so that the
-    database does not look for it by walking every newer entry instead)."""
-    newest = select(func.max(AUDIT.c.id + 0)).where(time.on_index(), *conditions)
-    return db.session.scalar(newest)
-
-
-def _ids(
-    terms: dict[str, Term], indexed: set[str], conditions: list, limit: int, *, sort_after=False
-):
-    """The query for a page's ids: the `indexed` filters on their index, the others on an
-    expression no index serves (so the database walks the index meant)."""
-    query = select(AUDIT.c.id).where(*conditions)
-    for name, term in terms.items():
-        query = query.where(term.on_index() if name in indexed else term.unindexed())
-    order = AUDIT.c.id + 0 if sort_after else AUDIT.c.id  # + 0: not the primary key's
-    return query.order_by(order.desc()).limit(limit)
