@@ -29,12 +29,13 @@ sys.path.insert(0, str(ROOT))
 
 import click  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 from bench.databases import scratch_database  # noqa: E402
 from bench.tenant import Simulator  # noqa: E402
 from dashboard import create_app  # noqa: E402
 from dashboard.connections import service as connections  # noqa: E402
-from dashboard.connections.models import ONELOGIN, SCIM  # noqa: E402
+from dashboard.connections.models import ONELOGIN, SCIM, ApiLimit  # noqa: E402
 from dashboard.extensions import db  # noqa: E402
 from dashboard.sandbox.onelogin_seed import (  # noqa: E402
     DEMO_CLIENT_ID,
@@ -53,21 +54,38 @@ ACTOR = "bench@example.com"
 ONELOGIN_USERS_PAGE, ONELOGIN_APP_USERS_PAGE = 100, 1000  # the client's page sizes
 
 
+# The cases of issue 14, each on the product's defaults (nothing configured): Workato's limit
+# R (req/s), its latency L (s), N users; "what" is what the case is to show.
+CASES = {
+    "limit-50": (50, 0.02, 2000, "ratio at least 0.9"),
+    "limit-5": (5, 0.02, 300, "ratio at least 0.85, at most 10% of the creates 429"),
+    "limit-200": (200, 0.02, 2000, "the ratio, and what limits it"),
+    "scale": (200, 0.02, 100_000, "peak RSS, CPU per write, plan time"),
+}
+
+
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--case", action="append", choices=[*CASES, "all"], help="a preset")
     parser.add_argument("--users", action="append", help="N, or N,M,...; may repeat")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per request (L)")
     parser.add_argument("--rate", type=float, default=100, help="Workato's limit, req/s (R)")
     parser.add_argument("--client-rate", help="DASHBOARD_SYNC_RATE (default: the product's)")
-    parser.add_argument("--concurrency", type=int, default=8, help="DASHBOARD_SYNC_CONCURRENCY")
-    parser.add_argument("--page-size", type=int, default=100, help="DASHBOARD_SYNC_PAGE_SIZE")
+    parser.add_argument(
+        "--concurrency", type=int, help="DASHBOARD_SYNC_CONCURRENCY (default: the product's)"
+    )
+    parser.add_argument(
+        "--page-size", type=int, help="DASHBOARD_SYNC_PAGE_SIZE (default: the product's)"
+    )
     parser.add_argument("--drift", type=float, default=0.01, help="share of roles changed")
     parser.add_argument("--tmp", help="folder for the SQLite database (default: the system's)")
     parser.add_argument("--postgres", help="admin URL: run on a fresh database there instead")
     parser.add_argument("--tracemalloc", action="store_true", help="also trace Python memory")
     parser.add_argument("--trace-rate", action="store_true", help="print the SCIM rate as it moves")
     parser.add_argument("--only", type=int, help=argparse.SUPPRESS)  # one size, in a child
+    parser.add_argument("--only-case", help=argparse.SUPPRESS)  # one case, in a child
     args = parser.parse_args()
+    args.cases = list(CASES) if "all" in (args.case or []) else (args.case or [])
     args.sizes = [int(n) for v in args.users or ["1000"] for n in v.split(",") if n.strip()]
     args.sizes = [args.only] if args.only else args.sizes
     return args
@@ -77,14 +95,20 @@ def arguments() -> argparse.Namespace:
 
 
 def make_app(url: str, folder: Path, args: argparse.Namespace):
-    chosen = {} if args.client_rate is None else {"DASHBOARD_SYNC_RATE": args.client_rate}
+    chosen = {
+        name: value
+        for name, value in (
+            ("DASHBOARD_SYNC_RATE", args.client_rate),
+            ("DASHBOARD_SYNC_CONCURRENCY", args.concurrency),
+            ("DASHBOARD_SYNC_PAGE_SIZE", args.page_size),
+        )
+        if value is not None
+    }
     settings = Settings(
         **chosen,
         SECRET_KEY=secrets.token_urlsafe(32),
         DATABASE_URL=url,
         DASHBOARD_SYNC_EXECUTOR="worker",
-        DASHBOARD_SYNC_CONCURRENCY=args.concurrency,
-        DASHBOARD_SYNC_PAGE_SIZE=args.page_size,
     )
     # Like a `flask sync ...` command, the benchmark serves no pages, so it needs no SAML
     # settings: create_app asks for them only outside a click command (_serves_pages).
@@ -166,7 +190,7 @@ def trace_rate() -> None:
 
 
 def measure(n: int, args: argparse.Namespace) -> list[tuple]:
-    L, R, c = args.latency, args.rate, args.concurrency
+    L, R = args.latency, args.rate
     if args.trace_rate:
         trace_rate()
     logging.disable(logging.INFO)  # alembic's and the simulator's request lines
@@ -178,6 +202,8 @@ def measure(n: int, args: argparse.Namespace) -> list[tuple]:
         scim_proxy = stack.enter_context(ThrottleProxy.process(scim.root_url, latency=L, rate=R))
         url = stack.enter_context(scratch_database(args.postgres, Path(tmp)))
         app = make_app(url, Path(tmp), args)
+        effective = app.extensions["dashboard.settings"]
+        c, page_size = effective.DASHBOARD_SYNC_CONCURRENCY, effective.DASHBOARD_SYNC_PAGE_SIZE
         with app.app_context():
             upgrade()
             save_connections(ol_proxy.root_url, scim_proxy.root_url + "/v2", scim.token)
@@ -195,7 +221,7 @@ def measure(n: int, args: argparse.Namespace) -> list[tuple]:
     # What a reconcile must read: OneLogin's token, app, app-user pages and user pages;
     # Workato's ServiceProviderConfig and user pages (at least one, even when empty).
     ol_pages = 2 + math.ceil(n / ONELOGIN_APP_USERS_PAGE) + math.ceil(n / ONELOGIN_USERS_PAGE)
-    scim_pages, empty_scim = 1 + max(1, math.ceil(n / args.page_size)), 2
+    scim_pages, empty_scim = 1 + max(1, math.ceil(n / page_size)), 2
 
     def reads(m: Meter, scim_pages: int) -> tuple[float, float]:
         """(bound, floor): both sides read at once, each page one after the other."""
@@ -257,8 +283,8 @@ def show(n: int, args: argparse.Namespace, rows: list[tuple], took: float) -> No
     db_kind = "PostgreSQL" if args.postgres else "SQLite"
     print(
         f"\nN = {n:,} users   L = {args.latency:g} s   R = {args.rate:g}/s   client rate = "
-        f"{args.client_rate or 'auto'}   concurrency = {args.concurrency}   SCIM page = "
-        f"{args.page_size}   {db_kind}   (benchmark took {took:.0f} s)"
+        f"{args.client_rate or 'auto'}   concurrency = {args.concurrency or 'default'}   "
+        f"SCIM page = {args.page_size or 'default'}   {db_kind}   (benchmark took {took:.0f} s)"
     )
     print(f"{'metric':<40}{'measured':>11}{'bound':>10}{'ratio':>7}{'floor':>10}{'ratio':>7}")
     for name, measured, *bounds in rows:
@@ -280,8 +306,103 @@ def _fmt(value) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
 
 
+def measure_case(name: str, args: argparse.Namespace) -> dict:
+    """One case of CASES on the product's defaults: the first provision (plan and run), and
+    at scale also a no-op plan (both sides full: the plan's peak memory)."""
+    R, L, n, _ = CASES[name]
+    args.rate, args.latency = R, L
+    if args.trace_rate:
+        trace_rate()
+    logging.disable(logging.INFO)
+    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp, ExitStack() as stack:
+        simulator = stack.enter_context(Simulator(n))
+        ol_proxy = stack.enter_context(ThrottleProxy.process(simulator.url, latency=L))
+        scim = stack.enter_context(ScimServer())
+        scim_proxy = stack.enter_context(ThrottleProxy.process(scim.root_url, latency=L, rate=R))
+        url = stack.enter_context(scratch_database(args.postgres, Path(tmp)))
+        app = make_app(url, Path(tmp), args)
+        with app.app_context():
+            upgrade()
+            save_connections(ol_proxy.root_url, scim_proxy.root_url + "/v2", scim.token)
+            idle = rss_mb()
+            meter = {"simulator": simulator, "onelogin": ol_proxy, "scim": scim_proxy}
+            first = reconcile(meter)
+            after_run = peak_mb()
+            noop = reconcile(meter) if name == "scale" else None
+            learned = db.session.scalar(select(ApiLimit.rate).where(ApiLimit.api == SCIM))
+            db.session.remove()
+            db.engine.dispose()
+    run, plan, creates = first["run"], first["plan"], first["counts"]["create"]
+    bound = creates / R
+    # What the writers allow: each holds one request at a time, for L and Workato's own time.
+    answered_in = run.scim_served / max(1, run.scim)
+    writers = app.extensions["dashboard.settings"].DASHBOARD_SYNC_CONCURRENCY
+    return {
+        "case": name,
+        "users": n,
+        "R": R,
+        "L": L,
+        "run_s": run.seconds,
+        "bound_s": bound,
+        "ratio": bound / run.seconds,
+        "throttled": run.throttled,
+        "throttled_share": run.throttled / max(1, creates),
+        "learned": learned,
+        "cpu_ms": 1000 * run.cpu / max(1, creates),
+        "answered_in_ms": 1000 * answered_in,
+        "writers": writers,
+        "writers_bound_s": creates * answered_in / writers,
+        "plan_s": plan.seconds,
+        "noop_plan_s": noop["plan"].seconds if noop else None,
+        "idle_mb": idle,
+        "peak_mb": peak_mb(),
+        "peak_after_run_mb": after_run,
+    }
+
+
+def show_case(row: dict) -> None:
+    goal = CASES[row["case"]][3]
+    print(
+        f"\n{row['case']}: N = {row['users']:,}   R = {row['R']:g}/s   L = {row['L']:g} s   "
+        f"(nothing configured; goal: {goal})"
+    )
+    print(
+        f"  first provision run  {row['run_s']:9.2f} s   bound {row['bound_s']:.2f} s "
+        f"(writes / R)   ratio {row['ratio']:.2f} (bound / measured)"
+    )
+    print(
+        f"  answered 429         {row['throttled']:9,}     {row['throttled_share']:.1%} of the "
+        f"creates;   rate learned {row['learned'] or 0:.1f}/s"
+    )
+    print(f"  dashboard CPU        {row['cpu_ms']:9.2f} ms a write (its own process; limit 2 ms)")
+    print(
+        f"  Workato's answer     {row['answered_in_ms']:9.1f} ms a request (L and the stand-in's "
+        f"own time): {row['writers']} writers allow no less than {row['writers_bound_s']:.2f} s"
+    )
+    plan = f"  plan                 {row['plan_s']:9.2f} s (first provision)"
+    if row["noop_plan_s"] is not None:
+        plan += f";  {row['noop_plan_s']:.2f} s with both sides full (no-op reconcile)"
+    print(plan)
+    grown = row["peak_mb"] - row["idle_mb"]
+    print(
+        f"  peak RSS             {row['peak_mb']:9.1f} MB (limit 500);  "
+        f"idle {row['idle_mb']:.1f} MB; growth {grown:.1f} MB = "
+        f"{1024 * grown / row['users']:.2f} KB a user (limit 1)"
+    )
+
+
 def main() -> None:
     args = arguments()
+    if args.only_case:
+        show_case(measure_case(args.only_case, args))
+        return
+    if args.cases:  # one fresh process per case, so each peak is its own
+        for name in args.cases:
+            command = [sys.executable, __file__, "--only-case", name]
+            command += ["--postgres", args.postgres] if args.postgres else []
+            command += ["--trace-rate"] if args.trace_rate else []
+            subprocess.run(command, check=True)  # noqa: S603
+        return
     if len(args.sizes) > 1:  # one fresh process per size, so each peak is its own
         for n in args.sizes:
             command = [sys.executable, __file__, *sys.argv[1:], "--only", str(n)]
