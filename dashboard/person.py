@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Index, String, Text
+from sqlalchemy import JSON, Boolean, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dashboard.extensions import db
@@ -49,4 +49,30 @@ class Person(db.Model):
     __table_args__ = (
         Index("ix_people_state_key", "state", "key"),
         Index("ix_people_role_key", "role", "key"),
+        # The Users page at 100,000 people (dashboard.users.service, migration 0013): a state
+        # and a role together, in key order; the people with a loud warning, counted; when
+        # the newest row was read.
+        Index("ix_people_state_role_key", "state", "role", "key"),
+        Index(
+            "ix_people_danger_key",
+            "key",
+            sqlite_where=text("danger IS NOT NULL"),
+            postgresql_where=text("danger IS NOT NULL"),
+        ),
+        Index("ix_people_seen_at", "seen_at"),
     )
+
+
+# The search (any part of the name, email or display name, ignoring case: ILIKE) on
+# PostgreSQL: their trigrams, so a search of three characters or more reads the people who
+# may match, not all of them. Needs the pg_trgm extension, which migration 0013 enables
+# where the database allows; without it a search reads every person.
+Index(
+    "ix_people_search",
+    Person.user_name,
+    Person.email,
+    Person.display_name,
+    postgresql_using="gin",
+    postgresql_ops={name: "gin_trgm_ops" for name in ("user_name", "email", "display_name")},
+    info={"only_on": "postgresql"},  # what tests/test_health_and_schema.py compares
+).ddl_if(dialect="postgresql")

@@ -32,6 +32,7 @@ def users():
         "filters": filters,
         "page": service.page(filters),
         "no_role": service.NO_ROLE,
+        "short_window": service.SHORT_WINDOW,
         "role_fields": edits.role_fields(),
         "known": roles.catalog(remote=False),
         "section": "users",

@@ -9,7 +9,14 @@ and source, and action with source, so that filters which rarely meet are found 
 few index probes rather than by walking one filter's entries; and each month's entries by
 id (dashboard.audit.spans), so that where a time range lies among the ids is a probe a
 month.
+
+The Users page (dashboard.users.service): a state with a role in key order, the people with
+a loud warning, the newest row's time; and on PostgreSQL, the search's trigrams (pg_trgm,
+enabled here when the database allows it: a trusted extension, which the database's owner
+may create). Without it the search still finds the same people, reading all of them.
 """
+
+import logging
 
 import sqlalchemy as sa
 from alembic import op
@@ -21,10 +28,13 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
+log = logging.getLogger("alembic.runtime.migration")
+
 AUDIT = {
     "ix_audit_actor_action_source_id": ["actor", "action", "source", "id"],
     "ix_audit_action_source_id": ["action", "source", "id"],
 }
+SEARCHED = ("user_name", "email", "display_name")
 
 
 def upgrade():
@@ -32,8 +42,48 @@ def upgrade():
         op.create_index(name, "audit", columns, unique=False)
     op.create_index("ix_audit_month_id", "audit", [month_of(sa.column("occurred_at")), "id"])
 
+    op.create_index("ix_people_state_role_key", "people", ["state", "role", "key"])
+    op.create_index(
+        "ix_people_danger_key",
+        "people",
+        ["key"],
+        sqlite_where=sa.text("danger IS NOT NULL"),
+        postgresql_where=sa.text("danger IS NOT NULL"),
+    )
+    op.create_index("ix_people_seen_at", "people", ["seen_at"])
+    if op.get_bind().dialect.name == "postgresql" and _trigrams():
+        op.create_index(
+            "ix_people_search",
+            "people",
+            list(SEARCHED),
+            postgresql_using="gin",
+            postgresql_ops=dict.fromkeys(SEARCHED, "gin_trgm_ops"),
+        )
+
+
+def _trigrams() -> bool:
+    """Whether pg_trgm is there, creating it when the database has it and allows us."""
+    bind = op.get_bind()
+    if not bind.scalar(sa.text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")):
+        try:
+            with bind.begin_nested():
+                bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        except sa.exc.DBAPIError as refused:
+            log.warning(
+                "pg_trgm could not be enabled (%s): the Users page's search will read every "
+                "person. A superuser can run CREATE EXTENSION pg_trgm, then "
+                "flask db downgrade 0012 && flask db upgrade.",
+                str(refused.orig).strip().splitlines()[0],
+            )
+            return False
+    return True
+
 
 def downgrade():
+    op.drop_index("ix_people_search", table_name="people", if_exists=True)
+    op.drop_index("ix_people_seen_at", table_name="people")
+    op.drop_index("ix_people_danger_key", table_name="people")
+    op.drop_index("ix_people_state_role_key", table_name="people")
     op.drop_index("ix_audit_month_id", table_name="audit")
     for name in reversed(AUDIT):
         op.drop_index(name, table_name="audit")
