@@ -258,6 +258,9 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
             if gate.lost:
                 raise LostRun(run.id)
             stop = (gate.status or STOPPED, gate.reason or "Stopped.")
+        # Free writers first (their items were marked and committed in an earlier round):
+        # nothing below is worth a writer's wait.
+        _hand_out(ready, in_flight, width, stop, pool, executor, recheck_all)
         # Outcomes a round at a time (a few statements for many writes: the dashboard's own
         # CPU per write), and at once when nothing else is going on or the run stops.
         if unrecorded and (
@@ -301,9 +304,7 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
             deferred.extend(waiting)
         # The `running` marks are stored before their requests go out.
         db.session.commit()
-        while stop is None and ready and len(in_flight) < width:
-            item = ready.popleft()
-            in_flight[pool.submit(executor.perform, item.work(recheck_all))] = item
+        _hand_out(ready, in_flight, width, stop, pool, executor, recheck_all)
         if not in_flight:
             if unrecorded or ready or queue or deferred or (stop is None and not exhausted):
                 continue
@@ -330,6 +331,13 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
     if stop is not None:
         return stop
     return (FAILED, f"{failed} item(s) failed.") if failed else (RUN_SUCCEEDED, None)
+
+
+def _hand_out(ready, in_flight, width, stop, pool, executor, recheck_all) -> None:
+    """Give marked items to the writers that are free."""
+    while stop is None and ready and len(in_flight) < width:
+        item = ready.popleft()
+        in_flight[pool.submit(executor.perform, item.work(recheck_all))] = item
 
 
 def _ahead(width: int, executor: Executor) -> int:
