@@ -78,10 +78,7 @@ def _by_month(since: datetime | None, until: datetime | None, start: int):
     found = []
     for begin, end, whole in pieces:
         if whole:  # a probe of (month, id) for each end
-            month = month_of(AUDIT.c.occurred_at) == month_key(begin, dialect)
-            lowest = select(func.min(ident)).where(month, ident <= start).scalar_subquery()
-            highest = select(func.max(ident)).where(month, ident <= start).scalar_subquery()
-            found.append(select(lowest.label("low"), highest.label("high")))
+            found.append(select(*(_probe(begin, start, o, dialect) for o in ("low", "high"))))
         else:  # part of a month, read on the time index (`id + 0`: not the primary key)
             within = [_within(begin, end), ident + 0 <= start]
             ends = func.min(ident + 0).label("low"), func.max(ident + 0).label("high")
@@ -89,6 +86,19 @@ def _by_month(since: datetime | None, until: datetime | None, start: int):
     merged = (found[0] if len(found) == 1 else union_all(*found)).subquery()
     row = db.session.execute(select(func.min(merged.c.low), func.max(merged.c.high))).one()
     return None if row[1] is None else (row[0], row[1])
+
+
+def _probe(month_start: datetime, start: int, end: str, dialect: str):
+    """The lowest (`end` "low") or highest id at or below `start` among the month's entries:
+    the first entry of ix_audit_month_id from that end of the month. Written as an ordered
+    read of (month, id) with the month as a range, not as min(id) for a month equal to one:
+    PostgreSQL would then read the table by id from that end until it met the month,
+    guessing from its statistics that months are spread evenly among the ids."""
+    month, ident = month_of(AUDIT.c.occurred_at), AUDIT.c.id
+    key = month_key(month_start, dialect)
+    order = (month, ident) if end == "low" else (month.desc(), ident.desc())
+    query = select(ident).where(month >= key, month <= key, ident <= start)
+    return query.order_by(*order).limit(1).scalar_subquery().label(end)
 
 
 def _pieces(since: datetime | None, until: datetime | None) -> list[tuple]:
