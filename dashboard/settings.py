@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     DASHBOARD_ROLE_FIELDS: CommaList = ["workato_role", "workato_role_test", "workato_role_prod"]
     DASHBOARD_KNOWN_ROLES: CommaList = ["Admin", "Analyst", "Operator"]
     DASHBOARD_SYNC_EXECUTOR: Literal["thread", "worker"] = "thread"
-    DASHBOARD_SYNC_CONCURRENCY: int = Field(default=4, ge=1, le=16)
+    # At most this many SCIM writes in flight: as many as the rate needs (pace.writers).
+    DASHBOARD_SYNC_CONCURRENCY: int = Field(default=16, ge=1, le=16)
     # SCIM requests a second: "auto" finds Workato's limit (sync/pace.py); a number is a hard
     # ceiling the rate still adapts under; 0 sends as fast as the writers go.
     DASHBOARD_SYNC_RATE: float | Literal["auto"] = "auto"

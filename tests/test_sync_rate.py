@@ -194,3 +194,27 @@ def test_a_run_on_the_defaults_finds_the_limit_keeps_it_and_shows_it(make_app, s
 
         page = signed_in_admin(app, idp).get(f"/sync/runs/{run_id}").get_data(as_text=True)
         assert "requests a second" in page
+
+
+class Answer:
+    status_code = 201
+    headers: dict[str, str] = {}  # noqa: RUF012
+
+
+def answered_after(pace: Pace, clock: Clock, seconds: float, times: int = 10) -> None:
+    for _ in range(times):
+        pace.wait()
+        clock.now += seconds
+        pace.answered(Answer())
+
+
+def test_as_many_writers_as_the_rate_needs_at_workatos_answer_time():
+    clock = Clock()
+    pace = Pace(50.0, clock=clock, sleep=clock.sleep)
+    assert pace.writers(16) == 4  # before any answer
+
+    answered_after(pace, clock, 0.02)  # a quick Workato: 50/s needs one or two at a time
+    assert pace.writers(16) == 3
+    answered_after(pace, clock, 0.3, times=30)  # a slow one: 15 in flight at 50/s
+    assert pace.writers(16) == 16
+    assert pace.writers(8) == 8  # DASHBOARD_SYNC_CONCURRENCY is the most

@@ -6,6 +6,7 @@ and a request goes out only through an open gate."""
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -18,6 +19,7 @@ from dashboard.sync.rate import RateFinder
 
 MAX_BACKOFF = 30.0  # seconds: the longest wait between two tries without a Retry-After
 MAX_RETRY_AFTER = 300.0  # seconds: a longer Retry-After is taken as this
+FIRST_WRITERS = 4  # before Workato's answer time is known
 
 
 class Pace:
@@ -41,6 +43,7 @@ class Pace:
         self._next = 0.0  # when the next request may go
         self._held_until = 0.0
         self._sent_at = threading.local()  # per writer: when its request went out
+        self.latency: float | None = None  # Workato's answer time, smoothed (seconds)
 
     @classmethod
     def for_setting(cls, setting: float | str, learned: float | None, **options) -> Pace:
@@ -85,14 +88,31 @@ class Pace:
 
     def answered(self, response: requests.Response) -> None:
         """What the answer says about the limit: a 429 cuts the rate, RateLimit headers cap
-        it. (The wait a 429 asks for comes through `hold`, from whoever retries.)"""
-        if self.finder is None:
-            return
-        sent_at = getattr(self._sent_at, "value", 0.0)
+        it (the wait a 429 asks for comes through `hold`, from whoever retries); and how long
+        Workato took, for how many writers the rate needs."""
+        sent_at = getattr(self._sent_at, "value", None)
         with self._lock:
+            now = self._clock()
+            if sent_at is not None:
+                took = now - sent_at
+                self.latency = took if self.latency is None else 0.8 * self.latency + 0.2 * took
+            if self.finder is None:
+                return
             if response.status_code == 429:
-                self.finder.throttled(self._clock(), sent_at)
+                self.finder.throttled(now, sent_at or 0.0)
             self.finder.announce(response.headers)
+
+    def writers(self, most: int) -> int:
+        """How many writers keep the rate busy (Little's law: the rate times Workato's answer
+        time, and half again for its jitter), at most `most`."""
+        with self._lock:
+            rate = self.finder.current if self.finder is not None else self._fixed
+            latency = self.latency
+        if not rate:
+            return most
+        if latency is None:  # nothing answered yet
+            return min(most, FIRST_WRITERS)
+        return max(1, min(most, math.ceil(rate * latency * 1.5) + 1))
 
     def hold(self, seconds: float) -> None:
         """No request goes out for `seconds` (Workato said Retry-After)."""

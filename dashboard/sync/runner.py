@@ -227,7 +227,7 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
     beat_every = min(settings.DASHBOARD_SYNC_LEASE_SECONDS / 4, HEARTBEAT_SECONDS)
     lease = settings.DASHBOARD_SYNC_LEASE_SECONDS
     threshold = settings.DASHBOARD_SYNC_FAILURE_THRESHOLD
-    width = settings.DASHBOARD_SYNC_CONCURRENCY
+    most = settings.DASHBOARD_SYNC_CONCURRENCY
     recheck_all = run.kind == RETRY
     waits_for_others = WAIT_FOR_PERSON_SECONDS if run.kind == ONE_USER else None
     done = failed = 0
@@ -243,15 +243,16 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
     after = 0  # items are read a batch at a time: 100,000 of them need not fit in memory
     exhausted = False
     while True:
+        width = executor.pace.writers(most)
         if time.monotonic() - last_beat >= beat_every:
             ours, cancel = runs.heartbeat(run.id, owner, executor.pace.rate)
             last_beat = time.monotonic()
-            if not ours:
-                gate.close(STOPPED, "Taken over by another process.", lost=True)
         else:
-            # A read before every hand-out: a cancel committed before a writer came free
-            # stops the next write, whatever the watcher has seen yet.
-            cancel = runs.cancel_requested(run.id)
+            # A read before every hand-out: a cancel committed, or a takeover, before a
+            # writer came free stops the next write, whatever the watcher has seen yet.
+            ours, cancel = runs.look(run.id, owner)
+        if not ours:
+            gate.close(STOPPED, "Taken over by another process.", lost=True)
         if cancel:
             gate.close(CANCELLED, CANCELLED_MESSAGE)
         if gate.closed and stop is None:

@@ -184,8 +184,14 @@ def heartbeat(run_id: int, owner: str, rate: float | None = None) -> tuple[bool,
     return row is not None, bool(row and row[0])
 
 
-def cancel_requested(run_id: int) -> bool:
-    return bool(db.session.scalar(select(Run.cancel_requested).where(Run.id == run_id)))
+def look(run_id: int, owner: str) -> tuple[bool, bool]:
+    """(still ours, cancel requested), as `heartbeat` says it, read without a write."""
+    row = db.session.execute(
+        select(runs.c.owner, runs.c.status, runs.c.cancel_requested).where(runs.c.id == run_id)
+    ).first()
+    if row is None:
+        return False, False
+    return row.owner == owner and row.status == RUNNING, bool(row.cancel_requested)
 
 
 def finish(run_id: int, owner: str, status: str, message: str | None) -> bool:
