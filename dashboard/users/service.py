@@ -5,10 +5,11 @@ OFFSET, and the only counts are the one per state and the one of people needing 
 so 100,000 people stay fast: a state, a role or both walk ix_people_state_key,
 ix_people_role_key or ix_people_state_role_key in key order and stop after one page. The
 search (any part of the name, email or display name) reads every person on SQLite, with
-LIKE alone (see _search), and on PostgreSQL the ones its trigram index ix_people_search
-says may match: for a search of one or two letters, which no trigram holds, a page reads
-at most SHORT_WINDOW people and says how far it looked (see _short_page). People with a
-warning and the newest row's time have an index each.
+LIKE alone, off ix_people_key_search (see _search and _reads_all), and on PostgreSQL the
+ones its trigram index ix_people_search says may match: for a search of one or two
+letters, which no trigram holds, a page reads at most SHORT_WINDOW people and says how
+far it looked (see _short_page). People with a warning and the newest row's time have an
+index each.
 """
 
 from __future__ import annotations
@@ -129,11 +130,19 @@ def roles() -> list[str]:
 def page(filters: Filters, size: int = PAGE_SIZE) -> Page:
     if filters.q and len(filters.q) < 3 and db.session.get_bind().dialect.name != "sqlite":
         return _short_page(filters, size)
-    query = _filtered(select(Person), filters)
-    if filters.after:
-        query = query.where(Person.key > filters.after)
-    query = query.order_by(_in_key_order(filters)).limit(size + 1)
-    found = list(db.session.scalars(query))
+    if _reads_all(filters):
+        # The ids first, read off ix_people_key_search alone; then their rows.
+        ids = _filtered(select(Person.id), filters)
+        if filters.after:
+            ids = ids.where(Person.key > filters.after)
+        ids = list(db.session.scalars(ids.order_by(Person.key).limit(size + 1)))
+        query = select(Person).where(Person.id.in_(ids))
+    else:
+        query = _filtered(select(Person), filters)
+        if filters.after:
+            query = query.where(Person.key > filters.after)
+        query = query.limit(size + 1)
+    found = list(db.session.scalars(query.order_by(Person.key)))
     more = len(found) > size
     return Page(found[:size], found[size - 1].key if more else None)
 
@@ -162,15 +171,13 @@ def _short_page(filters: Filters, size: int) -> Page:
 
 
 def _reads_all(filters: Filters) -> bool:
-    """Whether the search reads every person (SQLite: see _search). It then reads them in
-    table order and sorts what it finds: walking an index in key order (or the state's, or
-    the role's) to each row is five to ten times slower when few match."""
+    """Whether the search reads every person (SQLite: see _search). It reads them off
+    ix_people_key_search, which holds in key order all that the search and the filters
+    look at: a common search stops after a page, and no row is read but the page's. The
+    state's or role's index would send it to each row the long way round (five to ten
+    times slower when few match), so those filters are then written so that none serves
+    them."""
     return bool(filters.q) and db.session.get_bind().dialect.name == "sqlite"
-
-
-def _in_key_order(filters: Filters):
-    # `key || ''` is the key, but no index serves it.
-    return Person.key.concat("") if _reads_all(filters) else Person.key
 
 
 def _filtered(query, filters: Filters):
@@ -227,7 +234,7 @@ def matching_ids(filters: Filters, limit: int, *, in_onelogin: bool = False) -> 
     query = _filtered(select(Person.id), filters)
     if in_onelogin:
         query = query.where(Person.onelogin_id.is_not(None))
-    query = query.order_by(_in_key_order(filters)).limit(limit)
+    query = query.order_by(Person.key).limit(limit)
     return list(db.session.scalars(query))
 
 

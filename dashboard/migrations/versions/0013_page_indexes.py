@@ -11,9 +11,10 @@ id (dashboard.audit.spans), so that where a time range lies among the ids is a p
 month.
 
 The Users page (dashboard.users.service): a state with a role in key order, the people with
-a loud warning, the newest row's time; and on PostgreSQL, the search's trigrams (pg_trgm,
-enabled here when the database allows it: a trusted extension, which the database's owner
-may create). Without it the search still finds the same people, reading all of them.
+a loud warning, the newest row's time; the search's columns in key order on SQLite; and on
+PostgreSQL, the search's trigrams (pg_trgm, enabled here when the database allows it: a
+trusted extension, which the database's owner may create). Without it the search still
+finds the same people, reading all of them.
 """
 
 import logging
@@ -51,6 +52,8 @@ def upgrade():
         postgresql_where=sa.text("danger IS NOT NULL"),
     )
     op.create_index("ix_people_seen_at", "people", ["seen_at"])
+    if op.get_bind().dialect.name == "sqlite":
+        op.create_index("ix_people_key_search", "people", ["key", "state", "role", *SEARCHED])
     if op.get_bind().dialect.name == "postgresql" and _trigrams():
         op.create_index(
             "ix_people_search",
@@ -81,6 +84,7 @@ def _trigrams() -> bool:
 
 def downgrade():
     op.drop_index("ix_people_search", table_name="people", if_exists=True)
+    op.drop_index("ix_people_key_search", table_name="people", if_exists=True)
     op.drop_index("ix_people_seen_at", table_name="people")
     op.drop_index("ix_people_danger_key", table_name="people")
     op.drop_index("ix_people_state_role_key", table_name="people")
