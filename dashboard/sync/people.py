@@ -1,17 +1,19 @@
 """Writing what a plan and a run learn about each person into the `people` table.
 
-A plan rewrites the table to match itself in one transaction: new people inserted, changed
-ones updated, those neither side holds any more deleted. Only rows whose values changed are
-written, so a no-op plan over 100,000 people writes next to nothing.
+A plan rewrites the table to match itself in one transaction, a slice of decisions at a time
+(PlanRecorder): new people inserted, changed ones updated, those neither side holds any more
+deleted. Only rows whose values changed are written, so a no-op plan over 100,000 people
+writes next to nothing.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 
 from dashboard.connections.scim_models import ScimUser
 from dashboard.extensions import db
@@ -24,7 +26,6 @@ from dashboard.sync.planner import (
     NOT_PROVISIONED,
     ORPHANED,
     SUSPENDED,
-    Plan,
 )
 
 people = Person.__table__
@@ -48,7 +49,6 @@ PLANNED = (
     "danger",
     "orphan_kind",
 )
-CHUNK = 1000
 # What a person's state returns to when their write did not happen (cancel, stop).
 STATE_BEFORE = {"create": NOT_PROVISIONED, "update": DRIFT, "reactivate": DRIFT, "suspend": DRIFT}
 
@@ -64,49 +64,89 @@ def had_app(onelogin_id: int | None = None) -> dict[int, str]:
     return {found: key for found, key in db.session.execute(query)}
 
 
-def record_plan(plan: Plan, seen_at: datetime) -> None:
-    """Make the table say what `plan` found. The caller commits."""
-    columns = [people.c.id, people.c.key, people.c.last_error, *(people.c[n] for n in PLANNED)]
-    existing = {row.key: row for row in db.session.execute(select(*columns))}
-    had_by_id = {r.onelogin_id: r.had_app for r in existing.values() if r.onelogin_id}
-    wanted = {d.key: d for d in plan.decisions}
+class PlanRecorder:
+    """Makes the table say what a plan found, a slice of decisions at a time as the plan
+    makes them: new people inserted, changed ones updated (only rows whose values changed
+    are written, so a no-op plan over 100,000 people writes next to nothing), and at
+    `finish` those no decision covered deleted. The caller commits, once at the end."""
 
-    gone = [row.id for key, row in existing.items() if key not in wanted]
-    for chunk in _chunks(gone, 500):
-        db.session.execute(delete(people).where(people.c.id.in_(chunk)))
-    # A OneLogin id now belongs to another key (a changed userName, an orphan matched anew):
-    # free it first, as the unique constraint is checked row by row.
-    owner_of = {d.onelogin_id: key for key, d in wanted.items() if d.onelogin_id is not None}
-    moved = [
-        row.id
-        for key, row in existing.items()
-        if key in wanted and row.onelogin_id and owner_of.get(row.onelogin_id) != key
-    ]
-    for chunk in _chunks(moved, 500):
-        db.session.execute(update(people).where(people.c.id.in_(chunk)).values(onelogin_id=None))
-    inserts, updates = [], []
-    changed = update(people).where(people.c.id == bindparam("_id"))
-    for key, decision in wanted.items():
-        values = _values(decision, had_by_id.get(decision.onelogin_id, False))
-        row = existing.get(key)
-        if row is None:
-            inserts.append({"key": key, "seen_at": seen_at, "last_error": decision.error, **values})
-        elif any(_differs(getattr(row, n), values[n]) for n in PLANNED) or (
-            decision.error and decision.error != row.last_error
-        ):
-            error = decision.error or (row.last_error if decision.state == FAILED else None)
-            updates.append({"_id": row.id, "seen_at": seen_at, "last_error": error, **values})
-        # Written a thousand at a time: the parameters of 100,000 rows need not coexist.
-        if len(inserts) >= CHUNK:
+    def __init__(self, seen_at: datetime) -> None:
+        self.seen_at = seen_at
+        self.top = db.session.scalar(select(func.max(people.c.id))) or 0
+        # One byte per row there was before this plan: 1 once a decision covers it.
+        self.covered = bytearray(self.top + 1)
+        # Rows whose OneLogin id this plan gave to another person: written again, as a
+        # change, when their own decision comes.
+        self.moved: set[int] = set()
+
+    def add(self, decisions: Iterable) -> None:
+        wanted = {d.key: d for d in decisions}
+        self._free_ids(wanted)
+        columns = [people.c.id, people.c.key, people.c.last_error, *(people.c[n] for n in PLANNED)]
+        existing = {}
+        for chunk in _chunks(list(wanted), 500):
+            query = select(*columns).where(people.c.key.in_(chunk))
+            existing.update({row.key: row for row in db.session.execute(query)})
+        inserts, updates = [], []
+        for key, decision in wanted.items():
+            values = _values(decision, decision.had_app_before)
+            row = existing.get(key)
+            if row is None:
+                inserts.append(
+                    {"key": key, "seen_at": self.seen_at, "last_error": decision.error, **values}
+                )
+                continue
+            if row.id <= self.top:
+                self.covered[row.id] = 1
+            if (
+                row.id in self.moved
+                or any(_differs(getattr(row, n), values[n]) for n in PLANNED)
+                or (decision.error and decision.error != row.last_error)
+            ):
+                error = decision.error or (row.last_error if decision.state == FAILED else None)
+                updates.append(
+                    {"_id": row.id, "seen_at": self.seen_at, "last_error": error, **values}
+                )
+        if inserts:
             db.session.execute(insert(people), inserts)
-            inserts = []
-        if len(updates) >= CHUNK:
+        if updates:
+            changed = update(people).where(people.c.id == bindparam("_id"))
             db.session.execute(changed, updates)
-            updates = []
-    if inserts:
-        db.session.execute(insert(people), inserts)
-    if updates:
-        db.session.execute(changed, updates)
+
+    def _free_ids(self, wanted: dict[str, Any]) -> None:
+        """A OneLogin id now belongs to another key (a changed userName, an orphan matched
+        anew): taken from whoever holds it first, as the unique constraint is checked row
+        by row."""
+        owner_of = {d.onelogin_id: key for key, d in wanted.items() if d.onelogin_id is not None}
+        moved = []
+        for chunk in _chunks(list(owner_of), 500):
+            query = select(people.c.id, people.c.key, people.c.onelogin_id).where(
+                people.c.onelogin_id.in_(chunk)
+            )
+            moved += [r.id for r in db.session.execute(query) if owner_of[r.onelogin_id] != r.key]
+        for chunk in _chunks(moved, 500):
+            db.session.execute(
+                update(people).where(people.c.id.in_(chunk)).values(onelogin_id=None)
+            )
+        self.moved.update(moved)
+
+    def finish(self) -> None:
+        """Delete the people this plan found on neither side: the rows there were before it
+        that no decision covered (read by id, 10,000 at a time)."""
+        after = 0
+        while after < self.top:
+            ids = db.session.scalars(
+                select(people.c.id)
+                .where(people.c.id > after, people.c.id <= self.top)
+                .order_by(people.c.id)
+                .limit(10_000)
+            ).all()
+            if not ids:
+                return
+            gone = [i for i in ids if not self.covered[i]]
+            for chunk in _chunks(gone, 500):
+                db.session.execute(delete(people).where(people.c.id.in_(chunk)))
+            after = ids[-1]
 
 
 def mark_pending(run_id: int) -> None:

@@ -7,18 +7,23 @@ The rules (README, "How the sync decides"), safe by default like OneLogin's own 
 - seen with the app in an earlier sync, now without it or deleted in OneLogin: suspend;
 - every other active Workato user is an orphan: reported, never touched by a sync.
 Users are matched on userName (as the template renders it), ignoring case.
+
+`decide` gives the decisions one at a time, as it makes them, so that a plan of 100,000
+people need not hold them (sync.preview writes them as they come); `plan` collects them,
+for a plan of a few people.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
 from dashboard.connections.scim_models import WORKATO_ROLE, ScimUser
 from dashboard.sync import compare
+from dashboard.sync.compact import DECIDED, RENAMED, WorkatoUsers
 from dashboard.sync.render import TemplateError, render, without_missing
 
 CREATE, UPDATE, SUSPEND, REACTIVATE, NOOP, ORPHAN = ACTIONS = (
@@ -61,6 +66,7 @@ class Decision:
     danger: str | None = None
     orphan_kind: str | None = None
     error: str | None = None
+    had_app_before: bool = False  # seen with the app in an earlier plan (people.had_app)
 
     def as_json(self) -> dict[str, Any]:
         keys = (
@@ -104,62 +110,122 @@ def plan(
     patch: bool,
     role_fields: tuple[str, ...] = (),
 ) -> Plan:
-    """Raises TemplateError when the template cannot be rendered for anyone. `role_fields`
-    are the OneLogin custom attributes each decision reports as the person's roles (what an
-    admin edits), whether or not the template renders them; without, the rendered ones."""
+    """Every decision, sorted by key, for a plan of a few (one user, a re-check at Apply);
+    a full plan takes `decide`'s decisions as they come instead. Raises TemplateError."""
+    decided = decide(
+        template,
+        onelogin_users,
+        app_user_ids,
+        parameters,
+        WorkatoUsers.of(workato_users, template, patch=patch),
+        dict(had_app),
+        patch=patch,
+        role_fields=role_fields,
+    )
+    # Only a write needs its rendered resource later: a no-op's is let go.
+    ordered = sorted(
+        (
+            d if d.action in WRITES or d.desired is None else replace(d, desired=None)
+            for d in decided
+        ),
+        key=lambda d: d.key,
+    )
+    counts = Counter(d.action for d in ordered)
+    return Plan(ordered, {a: counts.get(a, 0) for a in ACTIONS})
+
+
+def decide(
+    template: Mapping[str, Any],
+    onelogin_users: Iterable[Mapping[str, Any]],
+    app_user_ids: Container[int],
+    parameters: Mapping[str, Mapping[str, Any]],
+    workato: WorkatoUsers,
+    had_app: dict[int, str],
+    *,
+    patch: bool,
+    role_fields: tuple[str, ...] = (),
+) -> Iterator[Decision]:
+    """One decision per person, each as soon as it is made: OneLogin's users in the order
+    given, then the people deleted in OneLogin, then the Workato users nobody claimed. Keeps
+    only the match's bookkeeping, never a decision. `had_app` (OneLogin id -> the key seen
+    with the app in an earlier plan) is used up: an entry goes once its user is seen.
+    `role_fields` are the OneLogin custom attributes each decision reports as the person's
+    roles (what an admin edits), whether or not the template renders them; without, the
+    rendered ones. Raises TemplateError, when first asked, if the template cannot be
+    rendered for anyone."""
     from dashboard.sync.render import check
 
     check(template, parameters)
-    actual = {u.user_name.casefold(): u for u in workato_users}
-    decisions: dict[str, Decision] = {}
-    known_names: dict[str, Mapping[str, Any]] = {}  # OneLogin username or email -> the user
-    seen_ids: set[int] = set()
-    renamed: set[str] = set()  # Workato keys taken over by their OneLogin user's new name
+    decided: set[str] = set()  # keys decided that Workato does not hold (it marks its own)
+    known: dict[str, _Known] = {}  # a OneLogin username, email or userName -> its user
 
     for user in onelogin_users:
         user_id = user["id"]
-        seen_ids.add(user_id)
+        earlier = had_app.pop(user_id, None)
         desired = render(template, user, parameters)
-        name = desired.get("userName")
-        for alias in (user.get("username"), user.get("email"), name):
-            if isinstance(alias, str) and alias:
-                known_names.setdefault(alias.casefold(), user)
         has_app = user_id in app_user_ids
-        if not has_app and user_id not in had_app:
-            continue
-        if not isinstance(name, str) or not name:
-            decisions[f"#onelogin-{user_id}"] = _unrenderable(user, has_app)
-            continue
-        key = name.casefold()
-        if key in decisions:
-            decisions[f"#onelogin-{user_id}"] = _unrenderable(user, has_app, clash=name)
-            continue
-        workato = actual.get(key) if key not in renamed else None
-        earlier = had_app.get(user_id)
-        if workato is None and earlier and earlier != key and earlier in actual:
+        if has_app or earlier is not None:
+            yield _match(user, has_app, earlier, desired, workato, decided, patch, role_fields)
+        # Only the names an orphan may still be looked up by are kept; the first user wins.
+        aliases = (user.get("username"), user.get("email"), desired.get("userName"))
+        wanted = {a.casefold() for a in aliases if isinstance(a, str) and a}
+        wanted = {a for a in wanted if a not in known and workato.wants_alias(a)}
+        if wanted:
+            label = _display(user) or str(user.get("username") or user.get("email"))
+            who = _Known(user_id, user.get("status"), label, has_app or earlier is not None)
+            known.update(dict.fromkeys(wanted, who))
+
+    for user_id, key in had_app.items():  # not seen in OneLogin: deleted there
+        if key in workato and not workato.marks(key) & DECIDED:
+            workato.mark(key, DECIDED)
+            yield _decide_deleted(user_id, workato.get(key), patch)
+
+    claimed: set[int] = set()
+    for seen in workato.unmarked():
+        yield _decide_unmatched(seen, known, claimed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """A OneLogin user an orphan may turn out to be."""
+
+    id: int
+    status: int | None
+    label: str  # their name, else their username or email
+    decided: bool  # decided for in their own right (they hold or held the app)
+
+
+def _match(
+    user: Mapping[str, Any],
+    has_app: bool,
+    earlier: str | None,
+    desired: dict[str, Any],
+    workato: WorkatoUsers,
+    decided: set[str],
+    patch: bool,
+    role_fields: tuple[str, ...],
+) -> Decision:
+    """The decision for a OneLogin user who holds or held the app, marking what it takes."""
+    had = earlier is not None
+    name = desired.get("userName")
+    if not isinstance(name, str) or not name:
+        failed = _unrenderable(user, has_app, had=had)
+    elif (key := name.casefold()) in decided or workato.marks(key) & DECIDED:
+        failed = _unrenderable(user, has_app, clash=name, had=had)
+    else:
+        seen = None if workato.marks(key) & RENAMED else workato.get(key)
+        if seen is None and earlier and earlier != key and earlier in workato:
             # Renamed in OneLogin (a new email, say): the same person, so the same Workato
             # account, whose userName the update changes (DESIGN.md §6: keyed by OneLogin id).
-            workato = actual[earlier]
-            renamed.add(earlier)
-        decisions[key] = _decide_known(user, has_app, desired, workato, patch, role_fields)
-
-    for user_id, key in had_app.items():
-        if user_id not in seen_ids and key not in decisions and key in actual:
-            decisions[key] = _decide_deleted(user_id, actual[key], patch)
-
-    claimed = {d.onelogin_id for d in decisions.values() if d.onelogin_id is not None}
-    for key, workato in actual.items():
-        if key not in decisions and key not in renamed:
-            decisions[key] = _decide_unmatched(workato, known_names, claimed)
-
-    # Only a write needs its rendered resource later: a no-op's is let go (100,000 of them
-    # add up).
-    ordered = [
-        d if d.action in WRITES or d.desired is None else replace(d, desired=None)
-        for d in (decisions[k] for k in sorted(decisions))
-    ]
-    counts = Counter(d.action for d in ordered)
-    return Plan(ordered, {a: counts.get(a, 0) for a in ACTIONS})
+            seen = workato.get(earlier)
+            workato.mark(earlier, RENAMED)
+        if key in workato:
+            workato.mark(key, DECIDED)
+        else:
+            decided.add(key)
+        return _decide_known(user, has_app, desired, seen, patch, role_fields, had)
+    decided.add(failed.key)
+    return failed
 
 
 def _decide_known(
@@ -169,10 +235,11 @@ def _decide_known(
     workato: ScimUser | None,
     patch: bool,
     role_fields: tuple[str, ...] = (),
+    had: bool = False,
 ) -> Decision:
     status = user.get("status")
     suspended = status in SUSPENDED_IN_ONELOGIN
-    base = _person(user, desired, has_app, workato, role_fields)
+    base = _person(user, desired, has_app, workato, role_fields) | {"had_app_before": had}
     if not has_app:
         if workato is None or not workato.active:
             return Decision(**base, action=NOOP, state=SUSPENDED, reason="No longer has the app.")
@@ -233,7 +300,7 @@ def _decide_known(
 
 
 def _decide_deleted(user_id: int, workato: ScimUser, patch: bool) -> Decision:
-    base = _workato_person(workato) | {"onelogin_id": user_id}
+    base = _workato_person(workato) | {"onelogin_id": user_id, "had_app_before": True}
     if not workato.active:
         return Decision(**base, action=NOOP, state=SUSPENDED, reason="Deleted in OneLogin.")
     return _suspend(
@@ -259,7 +326,7 @@ def _suspend(base: dict, workato: ScimUser, patch: bool, reason: str, danger: st
 
 
 def _decide_unmatched(
-    workato: ScimUser, known_names: Mapping[str, Mapping[str, Any]], claimed: set[int]
+    workato: ScimUser, known_names: Mapping[str, _Known], claimed: set[int]
 ) -> Decision:
     base = _workato_person(workato)
     aliases = [workato.user_name, workato.primary_email]
@@ -268,11 +335,12 @@ def _decide_unmatched(
     )
     known = None
     if match is not None:
-        known = _display(match) or str(match.get("username") or match.get("email"))
-        if match["id"] not in claimed:  # one OneLogin user, one person: shown on their page
-            claimed.add(match["id"])
-            base |= {"onelogin_id": match["id"], "onelogin_status": match.get("status")}
-        if match.get("status") in SUSPENDED_IN_ONELOGIN:
+        known = match.label
+        # One OneLogin user, one person (shown on their page): not one decided for already.
+        if not match.decided and match.id not in claimed:
+            claimed.add(match.id)
+            base |= {"onelogin_id": match.id, "onelogin_status": match.status}
+        if match.status in SUSPENDED_IN_ONELOGIN:
             known += " (suspended in OneLogin)"
     kind = KNOWN if known else UNKNOWN
     if not workato.active:
@@ -304,7 +372,9 @@ def _decide_unmatched(
     )
 
 
-def _unrenderable(user: Mapping[str, Any], has_app: bool, clash: str | None = None) -> Decision:
+def _unrenderable(
+    user: Mapping[str, Any], has_app: bool, clash: str | None = None, *, had: bool = False
+) -> Decision:
     if clash:
         error = f'The template renders userName "{clash}" for two OneLogin users.'
     else:
@@ -321,6 +391,7 @@ def _unrenderable(user: Mapping[str, Any], has_app: bool, clash: str | None = No
         email=user.get("email"),
         display_name=_display(user),
         error=error,
+        had_app_before=had,
     )
 
 

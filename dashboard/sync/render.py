@@ -82,6 +82,28 @@ def placeholders(template: Any) -> set[str]:
     return set()
 
 
+def user_fields(
+    template: Mapping[str, Any], parameters: Mapping[str, Mapping[str, Any]]
+) -> tuple[set[str], set[str]]:
+    """The user fields and the custom fields (short names) rendering reads: all a plan
+    needs to keep of a OneLogin user for the template. What cannot be resolved is left out
+    (`check` says so)."""
+    fields: set[str] = set()
+    custom: set[str] = set()
+    for name in placeholders(template):
+        scope, _, rest = name.partition(".")
+        if scope == "parameters":
+            mapping = (parameters.get(rest) or {}).get("user_attribute_mappings")
+            rest = mapping if isinstance(mapping, str) else ""
+            if rest.startswith(CUSTOM_ATTRIBUTE):
+                custom.add(rest[len(CUSTOM_ATTRIBUTE) :])
+        elif rest.startswith("custom_fields."):
+            custom.add(rest.removeprefix("custom_fields."))
+        if rest in USER_FIELDS:
+            fields.add(rest)
+    return fields, custom
+
+
 def check(template: Mapping[str, Any], parameters: Mapping[str, Mapping[str, Any]]) -> None:
     """Raise TemplateError when a placeholder can never be resolved (checked once per plan,
     so one bad placeholder is one clear message, not one per user)."""

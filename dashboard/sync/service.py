@@ -22,7 +22,7 @@ from dashboard.connections import errors
 from dashboard.extensions import db
 from dashboard.person import Person
 from dashboard.setup import service as setup
-from dashboard.sync import freshness, people, planner, runner, runs, sources
+from dashboard.sync import freshness, people, planner, preview, runner, runs, sources
 from dashboard.sync.guard import NeedsConfirmation, guard
 from dashboard.sync.models import (
     CANCELLED,
@@ -40,7 +40,8 @@ from dashboard.sync.models import (
     Item,
     Run,
 )
-from dashboard.sync.planner import ACTIONS, ORPHANED, SUSPEND, SUSPENDED, Plan
+from dashboard.sync.planner import ACTIONS, ORPHANED, SUSPEND, SUSPENDED
+from dashboard.sync.preview import RecordedPlan
 from dashboard.sync.readiness import (
     AlreadyDone,
     NotReady,
@@ -68,23 +69,29 @@ def _settings():
 # --- planning --------------------------------------------------------------------------
 
 
-def make_plan(actor: str) -> tuple[Run, Plan]:
+def make_plan(actor: str) -> tuple[Run, RecordedPlan]:
     """Read both sides, decide for everyone, record it, and store the writes as a planned
-    run that `apply` can start. Raises NotReady, AlreadyRunning."""
+    run that `apply` can start. Raises NotReady, AlreadyRunning.
+
+    Each side is kept only as far as the template and the match need (sync.compact), and
+    each decision is written as it is made, a slice at a time, in one transaction opened
+    once both sides are read (sync.preview): what a plan holds does not grow with its
+    decisions."""
     holder = current_active()
     if holder is not None:
         raise AlreadyRunning(holder)
     onelogin, scim, app_id = clients()
     require_budget_for_plan(onelogin)  # OneLogin's hourly API budget, before any read
     template = scim_json_template()
+    role_fields = tuple(setup.role_fields())
     read_from = utcnow()  # the preview's time: changes from here on are checked at Apply
     db.session.commit()  # the reads above: nothing stays open while OneLogin answers
     try:
         with onelogin, scim:
             left, right = sources.read_both(
-                onelogin, scim, app_id, _settings().DASHBOARD_SYNC_PAGE_SIZE
+                onelogin, scim, app_id, _settings().DASHBOARD_SYNC_PAGE_SIZE, template, role_fields
             )
-        plan = planner.plan(
+        decisions = planner.decide(
             template,
             left.users,
             left.app_user_ids,
@@ -92,10 +99,16 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
             right.users,
             people.had_app(),
             patch=right.patch,
-            role_fields=tuple(setup.role_fields()),
+            role_fields=role_fields,
         )
-        del left, right  # both sides' users: the plan has what it needs from them
+        _forget_previews()
+        run = Run(kind=SYNC, status=PLANNED, created_by=actor, created_at=read_from)
+        db.session.add(run)
+        db.session.flush()
+        counts = preview.record(run, decisions, utcnow())
+        del left, right, decisions  # both sides' users, let go before the commit
     except (errors.ConnectionProblem, TemplateError) as problem:
+        db.session.rollback()  # the slices written so far
         audit.record(
             "sync.plan",
             actor=actor,
@@ -105,23 +118,15 @@ def make_plan(actor: str) -> tuple[Run, Plan]:
         )
         db.session.commit()
         raise NotReady(str(problem)) from None
-    now = utcnow()
-    people.record_plan(plan, now)
-    _forget_previews()
-    run = Run(kind=SYNC, status=PLANNED, created_by=actor, created_at=read_from, counts=plan.counts)
-    run.total = len(plan.writes)
-    db.session.add(run)
-    db.session.flush()
-    _add_items(run, plan.writes)
     audit.record(
         "sync.plan",
         actor=actor,
         outcome="success",
         source="sync",
-        details={"run": run.id, "counts": plan.counts},
+        details={"run": run.id, "counts": counts},
     )
     db.session.commit()
-    return run, plan
+    return run, preview.RecordedPlan(run.id, counts)
 
 
 def _forget_previews() -> None:
