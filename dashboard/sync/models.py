@@ -116,6 +116,8 @@ class Item(db.Model):
 
     __table_args__ = (
         Index("ix_sync_items_run_id_status", "run_id", "status"),
+        # A run's unfinished items, a batch at a time in id order (sending.unfinished).
+        Index("ix_sync_items_run_id_id", "run_id", "id"),
         # The progress counts (polled every second) and the preview's order, per run.
         Index("ix_sync_items_run_id_action_status", "run_id", "action", "status"),
         Index("ix_sync_items_run_id_action_key", "run_id", "action", "key"),

@@ -157,33 +157,50 @@ def mark_pending(run_id: int) -> None:
     db.session.execute(update(people).where(people.c.key.in_(waiting)).values(state="pending"))
 
 
-def record_outcome(key: str, action: str, ok: bool, user: ScimUser | None, error: str | None):
-    """A write's result, as the person's state. The caller commits."""
-    values: dict[str, Any]
-    if ok:
-        active = user.active if user is not None else action != "suspend"
-        # Active in Workato without the app in OneLogin (an orphan an admin reactivated) is
-        # still an orphan, not "in sync".
-        orphan = people.c.has_app.is_(False)
-        values = {
-            "state": case((orphan, ORPHANED), else_=IN_SYNC) if active else SUSPENDED,
+def record_outcomes(outcomes: list[tuple[str, str, bool, ScimUser | None, str | None]]) -> None:
+    """Writes' results, as their people's states: (key, action, ok, Workato's user after it
+    or None, error). One statement for each kind of result, however many people (a sync
+    round's). The caller commits."""
+    # Active in Workato without the app in OneLogin (an orphan an admin reactivated) is
+    # still an orphan, not "in sync".
+    orphan = people.c.has_app.is_(False)
+    done = {
+        "action": "noop",
+        "changes": {},
+        "danger": None,
+        "last_error": None,
+        "scim_id": func.coalesce(bindparam("b_scim_id"), people.c.scim_id),
+    }
+    kinds = {
+        "active": {
+            **done,
+            "state": case((orphan, ORPHANED), else_=IN_SYNC),
             "reason": case(
                 (orphan, "Active in Workato; OneLogin does not grant the app."),
                 else_="In sync.",
-            )
-            if active
-            else "Suspended in Workato.",
-            "action": "noop",
-            "changes": {},
-            "danger": None,
-            "last_error": None,
-            "workato_active": active,
-        }
-        if user is not None:
-            values["scim_id"] = user.id
-    else:
-        values = {"state": FAILED, "last_error": error}
-    db.session.execute(update(people).where(people.c.key == key).values(**values))
+            ),
+            "workato_active": True,
+        },
+        "suspended": {
+            **done,
+            "state": SUSPENDED,
+            "reason": "Suspended in Workato.",
+            "workato_active": False,
+        },
+        "failed": {"state": FAILED, "last_error": bindparam("b_error")},
+    }
+    rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    for key, action, ok, user, error in outcomes:
+        if not ok:
+            rows["failed"].append({"b_key": key, "b_error": error})
+            continue
+        active = user.active if user is not None else action != "suspend"
+        scim_id = user.id if user is not None else None
+        rows["active" if active else "suspended"].append({"b_key": key, "b_scim_id": scim_id})
+    for kind, values in kinds.items():
+        if rows[kind]:
+            statement = update(people).where(people.c.key == bindparam("b_key")).values(values)
+            db.session.execute(statement, rows[kind])
 
 
 def release_pending(run_ids: list[int]) -> None:

@@ -156,10 +156,13 @@ def record_all(run: Run, owner: str, outcomes: list[tuple[Pending, Outcome]]) ->
     )
     if changed.rowcount != len(rows) and db.session.get_bind().dialect.supports_sane_multi_rowcount:
         raise LostRun(run.id)
-    for (item, outcome), row in zip(outcomes, rows, strict=True):
-        if row["status"] in (ITEM_SUCCEEDED, ITEM_FAILED):
-            ok = row["status"] == ITEM_SUCCEEDED
-            people.record_outcome(item.key, item.action, ok, outcome.user, outcome.error)
+    people.record_outcomes(
+        [
+            (item.key, item.action, row["status"] == ITEM_SUCCEEDED, outcome.user, outcome.error)
+            for (item, outcome), row in zip(outcomes, rows, strict=True)
+            if row["status"] in (ITEM_SUCCEEDED, ITEM_FAILED)
+        ]
+    )
     audit.record_all(entries)
     claims.release(item.id for item, _ in outcomes)
 
