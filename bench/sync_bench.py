@@ -14,13 +14,16 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import resource
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -82,6 +85,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--postgres", help="admin URL: run on a fresh database there instead")
     parser.add_argument("--tracemalloc", action="store_true", help="also trace Python memory")
     parser.add_argument("--trace-rate", action="store_true", help="print the SCIM rate as it moves")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy the first provision into FILE")
     parser.add_argument("--only", type=int, help=argparse.SUPPRESS)  # one size, in a child
     parser.add_argument("--only-case", help=argparse.SUPPRESS)  # one case, in a child
     args = parser.parse_args()
@@ -306,6 +310,57 @@ def _fmt(value) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
 
 
+class Profile:
+    """py-spy sampling this process while the run works (`--profile FILE`): which threads
+    hold the GIL (`--gil`: Python CPU, not waiting), written as collapsed stacks to FILE,
+    then summed up by function."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path, self.child = path, None
+
+    def __enter__(self) -> Profile:
+        if self.path:
+            command = ["py-spy", "record", "--pid", str(os.getpid()), "--gil", "--rate", "250"]
+            command += ["--format", "raw", "--output", self.path, "--nonblocking"]
+            py_spy = Path(sys.executable).with_name("py-spy")
+            command[0] = str(py_spy) if py_spy.exists() else "py-spy"
+            self.child = subprocess.Popen(  # noqa: S603
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.child is not None:
+            self.child.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            self.child.wait(timeout=60)
+
+    def top(self, shown: int = 12) -> list[str]:
+        if not self.path or not Path(self.path).exists():
+            return []
+        own, within, total = Counter(), Counter(), 0
+        for line in Path(self.path).read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = [_frame(f) for f in stack.split(";")]
+            total += int(count)
+            own[frames[-1]] += int(count)
+            for name in set(frames):
+                if "dashboard/" in name:
+                    within[name] += int(count)
+        lines = [f"    {n / total:6.1%}  {name}" for name, n in own.most_common(shown)]
+        lines.append("  dashboard functions, with what they call (share of the samples):")
+        lines += [f"    {n / total:6.1%}  {name}" for name, n in within.most_common(shown)]
+        return lines
+
+
+def _frame(frame: str) -> str:
+    """'function (path/to/file.py:12)' as 'function (file path from the package)'."""
+    name, _, where = frame.partition(" (")
+    where = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", str(ROOT) + "/"):
+        where = where.split(marker)[-1]
+    return f"{name} ({where})"
+
+
 class ImportClock:
     """The CPU time the event import after a run takes (OneLogin's and Workato's own record,
     read into the audit trail: once, not per write), to take it out of the write path's."""
@@ -344,7 +399,8 @@ def measure_case(name: str, args: argparse.Namespace) -> dict:
             idle = rss_mb()
             meter = {"simulator": simulator, "onelogin": ol_proxy, "scim": scim_proxy}
             imports = ImportClock()
-            first = reconcile(meter)
+            with Profile(args.profile) as profile:
+                first = reconcile(meter)
             import_cpu = imports.cpu
             after_run = peak_mb()
             noop = reconcile(meter) if name == "scale" else None
@@ -369,6 +425,7 @@ def measure_case(name: str, args: argparse.Namespace) -> dict:
         "learned": learned,
         "cpu_ms": 1000 * (run.cpu - import_cpu) / max(1, creates),
         "import_cpu_s": import_cpu,
+        "profile": profile.top(),
         "answered_in_ms": 1000 * answered_in,
         "writers": writers,
         "writers_bound_s": creates * answered_in / writers,
@@ -406,6 +463,9 @@ def show_case(row: dict) -> None:
     if row["noop_plan_s"] is not None:
         plan += f";  {row['noop_plan_s']:.2f} s with both sides full (no-op reconcile)"
     print(plan)
+    if row["profile"]:
+        print("  profile (py-spy --gil, the plan and run): functions where the samples were:")
+        print("\n".join(row["profile"]))
     grown = row["peak_mb"] - row["idle_mb"]
     print(
         f"  peak RSS             {row['peak_mb']:9.1f} MB (limit 500);  "
@@ -424,6 +484,7 @@ def main() -> None:
             command = [sys.executable, __file__, "--only-case", name]
             command += ["--postgres", args.postgres] if args.postgres else []
             command += ["--trace-rate"] if args.trace_rate else []
+            command += ["--profile", f"{args.profile}.{name}"] if args.profile else []
             subprocess.run(command, check=True)  # noqa: S603
         return
     if len(args.sizes) > 1:  # one fresh process per size, so each peak is its own
