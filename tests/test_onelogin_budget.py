@@ -22,6 +22,7 @@ import requests
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from dashboard.audit.models import AuditEntry
 from dashboard.connections import budget_store, errors
 from dashboard.connections.budget import OVER_BUDGET, Budget, BudgetPace
 from dashboard.connections.http import RetryPolicy
@@ -302,6 +303,11 @@ def test_a_plan_needing_more_calls_than_are_left_is_refused_before_it_reads(app,
         response = post(admin_client, "/sync/preview")
         body = admin_client.get("/sync").get_data(as_text=True)
         assert world.tenant.calls["app_users"] == 0 and world.tenant.calls["get_app"] == 0
+        with app.app_context():  # the refusal is in the audit trail, in the same words
+            entry = db.session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "sync.plan")
+            ).one()
+        assert entry.outcome == "refused" and "3 calls left" in entry.details["error"]
     assert response.status_code == 303
     assert (
         "A plan needs about 5 OneLogin API calls (the app, then its users and all 250 "

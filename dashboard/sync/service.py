@@ -81,7 +81,20 @@ def make_plan(actor: str) -> tuple[Run, RecordedPlan]:
     if holder is not None:
         raise AlreadyRunning(holder)
     onelogin, scim, app_id = clients()
-    require_budget_for_plan(onelogin)  # OneLogin's hourly API budget, before any read
+    try:
+        require_budget_for_plan(onelogin)  # OneLogin's hourly API budget, before any read
+    except Refused as refused:
+        onelogin.close()
+        scim.close()
+        audit.record(
+            "sync.plan",
+            actor=actor,
+            outcome="refused",
+            source="sync",
+            details={"error": str(refused)},
+        )
+        db.session.commit()
+        raise
     template = scim_json_template()
     role_fields = tuple(setup.role_fields())
     read_from = utcnow()  # the preview's time: changes from here on are checked at Apply
