@@ -24,7 +24,7 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,34 +197,44 @@ def trace_rate() -> None:
     rate.RateFinder.sent, rate.RateFinder.throttled = on_sent, on_throttled
 
 
-def measure(n: int, args: argparse.Namespace) -> list[tuple]:
-    L, R = args.latency, args.rate
-    if args.trace_rate:
-        trace_rate()
+@contextmanager
+def sync_world(n: int, L: float, R: float, args: argparse.Namespace):
+    """(app, meter), in the app's context: N users in the OneLogin simulator, scim2-server as
+    Workato, each behind a throttling proxy in its own process (so this process's CPU time
+    is the dashboard's alone), the dashboard on a scratch database with both connections
+    saved."""
     logging.disable(logging.INFO)  # alembic's and the simulator's request lines
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp, ExitStack() as stack:
         simulator = stack.enter_context(Simulator(n))
         ol_proxy = stack.enter_context(ThrottleProxy.process(simulator.url, latency=L))
         scim = stack.enter_context(ScimServer())
-        # In its own process: this one's CPU time is then the dashboard's alone.
         scim_proxy = stack.enter_context(ThrottleProxy.process(scim.root_url, latency=L, rate=R))
         url = stack.enter_context(scratch_database(args.postgres, Path(tmp)))
         app = make_app(url, Path(tmp), args)
-        effective = app.extensions["dashboard.settings"]
-        c, page_size = effective.DASHBOARD_SYNC_CONCURRENCY, effective.DASHBOARD_SYNC_PAGE_SIZE
         with app.app_context():
             upgrade()
             save_connections(ol_proxy.root_url, scim_proxy.root_url + "/v2", scim.token)
-            baseline = rss_mb()
-            if args.tracemalloc:
-                tracemalloc.start()
-            meter = {"simulator": simulator, "onelogin": ol_proxy, "scim": scim_proxy}
-            first, noop = reconcile(meter), reconcile(meter)
-            changed = simulator.ask("drift", args.drift)
-            drifted = reconcile(meter)
-            traced = tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None
-            db.session.remove()
-            db.engine.dispose()
+            try:
+                yield app, {"simulator": simulator, "onelogin": ol_proxy, "scim": scim_proxy}
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
+
+def measure(n: int, args: argparse.Namespace) -> list[tuple]:
+    L, R = args.latency, args.rate
+    if args.trace_rate:
+        trace_rate()
+    with sync_world(n, L, R, args) as (app, meter):
+        effective = app.extensions["dashboard.settings"]
+        c, page_size = effective.DASHBOARD_SYNC_CONCURRENCY, effective.DASHBOARD_SYNC_PAGE_SIZE
+        baseline = rss_mb()
+        if args.tracemalloc:
+            tracemalloc.start()
+        first, noop = reconcile(meter), reconcile(meter)
+        changed = meter["simulator"].ask("drift", args.drift)
+        drifted = reconcile(meter)
+        traced = tracemalloc.get_traced_memory()[1] / 2**20 if args.tracemalloc else None
 
     # What a reconcile must read: OneLogin's token, app, app-user pages and user pages;
     # Workato's ServiceProviderConfig and user pages (at least one, even when empty).
@@ -390,28 +400,15 @@ def measure_case(name: str, args: argparse.Namespace) -> dict:
     args.page_size = args.page_size or CASE_PAGE_SIZE.get(name)
     if args.trace_rate:
         trace_rate()
-    logging.disable(logging.INFO)
-    with tempfile.TemporaryDirectory(dir=args.tmp) as tmp, ExitStack() as stack:
-        simulator = stack.enter_context(Simulator(n))
-        ol_proxy = stack.enter_context(ThrottleProxy.process(simulator.url, latency=L))
-        scim = stack.enter_context(ScimServer())
-        scim_proxy = stack.enter_context(ThrottleProxy.process(scim.root_url, latency=L, rate=R))
-        url = stack.enter_context(scratch_database(args.postgres, Path(tmp)))
-        app = make_app(url, Path(tmp), args)
-        with app.app_context():
-            upgrade()
-            save_connections(ol_proxy.root_url, scim_proxy.root_url + "/v2", scim.token)
-            idle = rss_mb()
-            meter = {"simulator": simulator, "onelogin": ol_proxy, "scim": scim_proxy}
-            imports = ImportClock()
-            with Profile(args.profile) as profile:
-                first = reconcile(meter)
-            import_cpu = imports.cpu
-            after_run = peak_mb()
-            noop = reconcile(meter) if name == "scale" else None
-            learned = db.session.scalar(select(ApiLimit.rate).where(ApiLimit.api == SCIM))
-            db.session.remove()
-            db.engine.dispose()
+    with sync_world(n, L, R, args) as (app, meter):
+        idle = rss_mb()
+        imports = ImportClock()
+        with Profile(args.profile) as profile:
+            first = reconcile(meter)
+        import_cpu = imports.cpu
+        after_run = peak_mb()
+        noop = reconcile(meter) if name == "scale" else None
+        learned = db.session.scalar(select(ApiLimit.rate).where(ApiLimit.api == SCIM))
     run, plan, creates = first["run"], first["plan"], first["counts"]["create"]
     bound = creates / R
     # What the writers allow: each holds one request at a time, for L and Workato's own time.

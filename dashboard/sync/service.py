@@ -86,14 +86,7 @@ def make_plan(actor: str) -> tuple[Run, RecordedPlan]:
     except Refused as refused:
         onelogin.close()
         scim.close()
-        audit.record(
-            "sync.plan",
-            actor=actor,
-            outcome="refused",
-            source="sync",
-            details={"error": str(refused)},
-        )
-        db.session.commit()
+        _plan_not_made(actor, "refused", refused)
         raise
     template = scim_json_template()
     role_fields = tuple(setup.role_fields())
@@ -122,14 +115,7 @@ def make_plan(actor: str) -> tuple[Run, RecordedPlan]:
         del left, right, decisions  # both sides' users, let go before the commit
     except (errors.ConnectionProblem, TemplateError) as problem:
         db.session.rollback()  # the slices written so far
-        audit.record(
-            "sync.plan",
-            actor=actor,
-            outcome="failed",
-            source="sync",
-            details={"error": str(problem)},
-        )
-        db.session.commit()
+        _plan_not_made(actor, "failed", problem)
         raise NotReady(str(problem)) from None
     audit.record(
         "sync.plan",
@@ -140,6 +126,15 @@ def make_plan(actor: str) -> tuple[Run, RecordedPlan]:
     )
     db.session.commit()
     return run, preview.RecordedPlan(run.id, counts)
+
+
+def _plan_not_made(actor: str, outcome: str, problem: Exception) -> None:
+    """A plan refused (OneLogin's budget) or failed (a connection, the template), audited in
+    the words the admin is shown."""
+    audit.record(
+        "sync.plan", actor=actor, outcome=outcome, source="sync", details={"error": str(problem)}
+    )
+    db.session.commit()
 
 
 def _forget_previews() -> None:
