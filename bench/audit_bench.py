@@ -21,7 +21,6 @@ import logging
 import os
 import random
 import resource
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -34,19 +33,16 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import click  # noqa: E402
 import psycopg  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from sqlalchemy import inspect, text  # noqa: E402
 
-from bench.databases import scratch_database  # noqa: E402
+from bench.databases import page_bench_app, postgres_reachable, scratch_database  # noqa: E402
 from bench.pages import signed_in_client, timed_get  # noqa: E402
 from bench.timing import LIMIT_MS, Timing, groups, summary, table, timed  # noqa: E402
-from dashboard import create_app  # noqa: E402
 from dashboard.audit import export, search  # noqa: E402
 from dashboard.audit.models import AuditEntry  # noqa: E402
 from dashboard.extensions import db  # noqa: E402
-from dashboard.settings import Settings  # noqa: E402
 
 POSTGRES = "postgresql://127.0.0.1:5432/postgres"
 CHUNK = 10_000  # entries written per executemany (or COPY batch)
@@ -94,21 +90,6 @@ def arguments() -> argparse.Namespace:
 
 
 # --- the database --------------------------------------------------------------------------
-
-
-def postgres_reachable(url: str) -> bool:
-    try:
-        psycopg.connect(url, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        return False
-    return True
-
-
-def make_app(url: str, folder: Path):
-    settings = Settings(SECRET_KEY=secrets.token_urlsafe(32), DATABASE_URL=url)
-    # Like a `flask audit ...` command, the benchmark serves no pages: no SAML settings needed.
-    with click.Context(click.Command("audit-bench")):
-        return create_app(settings, instance_path=str(folder / "instance"))
 
 
 # --- seeding -------------------------------------------------------------------------------
@@ -296,7 +277,7 @@ def measure(kind: str, args: argparse.Namespace) -> tuple[list[tuple], dict]:
         tempfile.TemporaryDirectory(dir=args.tmp) as tmp,
         scratch_database(args.postgres if kind == "postgresql" else None, Path(tmp)) as url,
     ):
-        app = make_app(url, Path(tmp))
+        app = page_bench_app(url, Path(tmp), "audit-bench")
         with app.app_context():
             upgrade()
             facts["seed_s"] = seed(app, args.count)

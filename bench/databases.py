@@ -8,7 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import click
 import psycopg
+
+from dashboard import create_app
+from dashboard.settings import Settings
 
 
 @contextmanager
@@ -25,3 +29,19 @@ def scratch_database(postgres_admin_url: str | None, folder: Path) -> Iterator[s
             yield postgres_admin_url.rsplit("/", 1)[0] + f"/{name}"
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_reachable(url: str) -> bool:
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def page_bench_app(url: str, folder: Path, command: str):
+    """The dashboard on `url`, as a `flask ...` command builds it: it serves no pages of its
+    own, so no SAML settings are needed (a page benchmark signs in by itself)."""
+    settings = Settings(SECRET_KEY=secrets.token_urlsafe(32), DATABASE_URL=url)
+    with click.Context(click.Command(command)):
+        return create_app(settings, instance_path=str(folder / "instance"))

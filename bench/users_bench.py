@@ -17,7 +17,6 @@ import itertools
 import json
 import logging
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -30,17 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import click  # noqa: E402
 import psycopg  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
-from bench.databases import scratch_database  # noqa: E402
+from bench.databases import page_bench_app, postgres_reachable, scratch_database  # noqa: E402
 from bench.pages import signed_in_client, timed_get  # noqa: E402
 from bench.timing import LIMIT_MS, groups, summary, table, timed  # noqa: E402
-from dashboard import create_app  # noqa: E402
 from dashboard.extensions import db  # noqa: E402
 from dashboard.person import Person  # noqa: E402
-from dashboard.settings import Settings  # noqa: E402
 from dashboard.users import service  # noqa: E402
 
 POSTGRES = "postgresql://127.0.0.1:5432/postgres"
@@ -111,21 +107,6 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--only", choices=["sqlite", "postgresql"], help=argparse.SUPPRESS)
     return parser.parse_args()
-
-
-def postgres_reachable(url: str) -> bool:
-    try:
-        psycopg.connect(url, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        return False
-    return True
-
-
-def make_app(url: str, folder: Path):
-    settings = Settings(SECRET_KEY=secrets.token_urlsafe(32), DATABASE_URL=url)
-    # As for a `flask ...` command: no SAML settings needed (the bench signs in by itself).
-    with click.Context(click.Command("users-bench")):
-        return create_app(settings, instance_path=str(folder / "instance"))
 
 
 # --- seeding -------------------------------------------------------------------------------
@@ -273,7 +254,7 @@ def measure(kind: str, args: argparse.Namespace) -> tuple[list, dict]:
         tempfile.TemporaryDirectory(dir=args.tmp) as tmp,
         scratch_database(args.postgres if kind == "postgresql" else None, Path(tmp)) as url,
     ):
-        app = make_app(url, Path(tmp))
+        app = page_bench_app(url, Path(tmp), "users-bench")
         with app.app_context():
             upgrade()
             facts["seed_s"], known = seed(args.count)
