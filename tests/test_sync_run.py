@@ -327,6 +327,11 @@ def test_cancelling_a_running_run_lets_the_write_in_flight_finish(make_app, scim
         assert cancelled["status"] == "cancelled"
         assert cancelled["succeeded"] == 2 and cancelled["pending"] == 3
         assert len(world.workato_users()) == 2
+        # Items marked ahead of the writer but never sent are pending again, not "outcome
+        # unknown" (which a resume would re-check in Workato first).
+        with app.app_context():
+            statuses = db.session.scalars(select(Item.status).where(Item.run_id == run_id)).all()
+        assert sorted(statuses) == ["pending"] * 3 + ["succeeded"] * 2
         assert people(app)["user.numbere@example.com"].state == "not_provisioned"
 
 
