@@ -127,6 +127,7 @@ def setup_database(app: Flask, settings: Settings) -> None:
     from dashboard.audit import models as _audit_models  # noqa: F401  (register tables)
     from dashboard.auth import models as _auth_models  # noqa: F401
     from dashboard.connections import models as _connection_models  # noqa: F401
+    from dashboard.schedule import models as _schedule_models  # noqa: F401
     from dashboard.setup import models as _setup_models  # noqa: F401
     from dashboard.sync import models as _sync_models  # noqa: F401
 

@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     # a folder each digest is also appended to (dashboard.audit.digests).
     DASHBOARD_AUDIT_SIGNING_KEY_FILE: Path | None = None
     DASHBOARD_AUDIT_DIGEST_DIR: Path | None = None
+    # Unattended operation (dashboard.schedule): plan every this many seconds ("1h", "15m",
+    # "30s"; 0 off), and whether to apply what a scheduled plan decides (safe) or only
+    # record it and alert (off).
+    DASHBOARD_RECONCILE_EVERY: int = 3600
+    DASHBOARD_RECONCILE_APPLY: Literal["off", "safe"] = "off"
+    # Where alerts go (dashboard.alerts). Both URLs may carry a secret (a Slack webhook's
+    # path, an SMTP password): they are never logged, shown or audited.
+    DASHBOARD_ALERT_WEBHOOK_URL: SecretStr | None = None
+    DASHBOARD_SMTP_URL: SecretStr | None = None
+    DASHBOARD_ALERT_EMAIL_FROM: str | None = None
+    DASHBOARD_ALERT_EMAIL_TO: CommaList = []
+    # GET /metrics with `Authorization: Bearer <this>` (a signed-in user needs no token).
+    DASHBOARD_METRICS_TOKEN: SecretStr | None = None
 
     SAML_IDP_METADATA_FILE: Path | None = None
     SAML_SP_BASE_URL: str | None = None
@@ -87,6 +100,7 @@ class Settings(BaseSettings):
         "SAML_VIEWER_VALUES",
         "DASHBOARD_ROLE_FIELDS",
         "DASHBOARD_KNOWN_ROLES",
+        "DASHBOARD_ALERT_EMAIL_TO",
         mode="before",
     )
     @classmethod
@@ -120,6 +134,37 @@ class Settings(BaseSettings):
         if rate < 0 or rate != rate:
             raise ValueError(f"{value!r}: a rate is auto, 0 or more requests a second")
         return rate
+
+    @field_validator("DASHBOARD_RECONCILE_EVERY", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> object:
+        return parse_interval(value)
+
+    @field_validator("DASHBOARD_SMTP_URL")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        # Only the scheme is named back: the URL may hold a password.
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(
+                f"the scheme {parts.scheme or '(none)'!r} is not smtp:// (STARTTLS when the "
+                "server offers it) or smtps:// (TLS from the start), with a host"
+            )
+        return value
+
+    @field_validator("DASHBOARD_ALERT_WEBHOOK_URL", "DASHBOARD_METRICS_TOKEN")
+    @classmethod
+    def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @field_validator("DASHBOARD_ALERT_WEBHOOK_URL")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in ("http", "https"):
+            raise ValueError("an alert webhook is an http:// or https:// URL")
+        return value
 
     @field_validator("DASHBOARD_ONELOGIN_RESERVE", mode="before")
     @classmethod
@@ -192,6 +237,22 @@ class Settings(BaseSettings):
     @property
     def session_cookie_secure(self) -> bool:
         return bool(self.SAML_SP_BASE_URL and self.SAML_SP_BASE_URL.startswith("https://"))
+
+
+INTERVAL = re.compile(r"(\d+)\s*([smhd]?)")
+UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+SHORTEST_INTERVAL = 10  # seconds: a plan reads both sides whole
+
+
+def parse_interval(value: object) -> int:
+    """Seconds from "30s", "15m", "2h", "1d" or a bare number of seconds; 0 is off."""
+    match = INTERVAL.fullmatch(str(value).strip().lower())
+    if match is None:
+        raise ValueError(f"{value!r} is not an interval such as 30s, 15m or 2h (0: off)")
+    seconds = int(match[1]) * UNIT_SECONDS[match[2]]
+    if 0 < seconds < SHORTEST_INTERVAL:
+        raise ValueError(f"{value!r}: the shortest interval is {SHORTEST_INTERVAL}s (0: off)")
+    return seconds
 
 
 def is_loopback(url: str) -> bool:

@@ -235,9 +235,7 @@ def try_connection(kind: str, actor: str) -> ConnectionCheck:
     except SecretUnreadable as exc:
         result = ConnectionCheck(kind, False, str(exc), "secret_unreadable")
     result = replace(result, checked_at=utcnow())
-    connection.last_test_at = result.checked_at
-    connection.last_test_ok = result.ok
-    connection.last_test_message = result.message
+    note_health(kind, result.ok, result.message, result.checked_at)
     audit.record(
         "connection.tested",
         actor=actor,
@@ -246,6 +244,32 @@ def try_connection(kind: str, actor: str) -> ConnectionCheck:
     )
     db.session.commit()
     return result
+
+
+# Problems that say the connection itself is down or its credential refused, as opposed to
+# one request being wrong: what the Overview, the metrics and the alerts call "down".
+DOWN = frozenset(
+    {errors.CONNECT, errors.TLS, errors.TIMEOUT, errors.UNAUTHORIZED, errors.FORBIDDEN}
+)
+KIND_OF_SERVICE = {title: kind for kind, title in TITLES.items()}
+
+
+def note_health(kind: str, ok: bool, message: str, at: datetime | None = None) -> None:
+    """Remember how a connection last answered: a test, a setup check, a plan or a run.
+    The Overview, the metrics and the alerts read this; the caller commits."""
+    connection = get(kind)
+    if connection is None:
+        return
+    connection.last_test_at = at or utcnow()
+    connection.last_test_ok = ok
+    connection.last_test_message = message
+
+
+def note_problem(problem: errors.ConnectionProblem) -> None:
+    """A call failed: when it says the connection is down, remember that (note_health)."""
+    kind = KIND_OF_SERVICE.get(problem.service)
+    if kind is not None and problem.kind in DOWN:
+        note_health(kind, False, problem.message)
 
 
 def disable_scim(actor: str, clear_token: bool) -> None:

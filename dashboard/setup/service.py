@@ -130,6 +130,7 @@ def run(item_ids: list[str] | None = None) -> list[ItemResult]:
     groups = {group for item in items for group in item.facts}
     fetchers, preset = _fetchers_and_presets(groups)
     facts = gathered.gather(fetchers, _settings().DASHBOARD_CHECK_TIMEOUT_SECONDS, preset)
+    _note_connections(facts, fetchers)
     template = current_template()
     context = Context(
         role_fields=role_fields(),
@@ -146,6 +147,26 @@ def run(item_ids: list[str] | None = None) -> list[ItemResult]:
     db.session.commit()
     wanted = {item.id for item in items}
     return [r for r in checklist() if r.id in wanted]
+
+
+GROUP_CONNECTION = {"onelogin": ONELOGIN, "scim": SCIM, "workato_api": WORKATO_API}
+
+
+def _note_connections(facts: gathered.Facts, fetchers: dict) -> None:
+    """Each connection the check called, as it answered: the Overview shows it as checked
+    (not "Not tested"), and the alerts and metrics see a connection go down."""
+    now = utcnow()
+    for group in fetchers:
+        _title, gate = gathered.SERVICES[group]
+        answer = facts.get(gate)
+        if isinstance(answer, gathered.Missing):
+            continue
+        kind = GROUP_CONNECTION[group]
+        if gathered.absent(answer):
+            connections.note_health(kind, False, answer.message, now)
+        else:
+            url = connections.get(kind).base_url
+            connections.note_health(kind, True, f"Answered a setup check at {url}.", now)
 
 
 def _evaluate(item: Item, facts: gathered.Facts, context: Context) -> Outcome:
