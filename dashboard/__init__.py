@@ -181,6 +181,7 @@ def setup_vault(app: Flask, settings: Settings) -> None:
 
 
 def setup_commands(app: Flask) -> None:
+    from dashboard.alerts.cli import group as alerts
     from dashboard.audit.cli import group as audit
     from dashboard.connections.cli import group as connections
     from dashboard.history.cli import import_command
@@ -194,6 +195,7 @@ def setup_commands(app: Flask) -> None:
     audit.add_command(import_command)
     connections.add_command(disable_scim)
     connections.add_command(enable_scim)
+    app.cli.add_command(alerts)
     app.cli.add_command(audit)
     app.cli.add_command(connections)
     app.cli.add_command(roles)
@@ -281,10 +283,12 @@ def setup_security_headers(app: Flask) -> None:
 
 
 def setup_blueprints(app: Flask, settings: Settings) -> None:
+    from dashboard.alerts.routes import bp as alerts_bp
     from dashboard.audit.routes import bp as audit_bp
     from dashboard.auth.routes import bp as auth_bp
     from dashboard.connections.routes import bp as connections_bp
     from dashboard.history.routes import bp as history_bp
+    from dashboard.metrics.routes import bp as metrics_bp
     from dashboard.pages.routes import bp as pages_bp
     from dashboard.setup.routes import bp as setup_bp
     from dashboard.sync.routes import bp as sync_bp
@@ -300,6 +304,8 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(sync_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(history_bp)
+    app.register_blueprint(alerts_bp)
+    app.register_blueprint(metrics_bp)
     if settings.DASHBOARD_DEMO:  # the sandbox never exists outside demo mode
         from dashboard.sandbox.console import bp as console_bp
         from dashboard.sandbox.routes import bp as sandbox_bp

@@ -1,0 +1,1 @@
+"""Alerts: tell an admin, by webhook or e-mail, when something needs them."""

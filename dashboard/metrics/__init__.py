@@ -1,0 +1,1 @@
+"""GET /metrics: Prometheus text, computed from the database at scrape time."""
