@@ -183,6 +183,7 @@ def setup_vault(app: Flask, settings: Settings) -> None:
 def setup_commands(app: Flask) -> None:
     from dashboard.alerts.cli import group as alerts
     from dashboard.audit.cli import group as audit
+    from dashboard.background.worker import worker_command
     from dashboard.connections.cli import group as connections
     from dashboard.history.cli import import_command
     from dashboard.setup.cli import group as setup
@@ -191,8 +192,10 @@ def setup_commands(app: Flask) -> None:
     from dashboard.users.cli import group as roles
 
     # Commands of a higher feature in a lower one's group: `audit import` needs the
-    # connections, `connections disable-scim` names the run it stops.
+    # connections, `connections disable-scim` names the run it stops, `sync worker` also
+    # keeps the schedule and the alerts going.
     audit.add_command(import_command)
+    sync.add_command(worker_command)
     connections.add_command(disable_scim)
     connections.add_command(enable_scim)
     app.cli.add_command(alerts)
@@ -201,6 +204,20 @@ def setup_commands(app: Flask) -> None:
     app.cli.add_command(roles)
     app.cli.add_command(setup)
     app.cli.add_command(sync)
+
+
+def start_background(app: Flask) -> None:
+    """In a process serving pages with the embedded executor, the thread that reconciles on
+    the schedule and sends alerts (dashboard.background). With DASHBOARD_SYNC_EXECUTOR=worker
+    the workers do it; commands never do."""
+    if not _serves_pages():
+        return
+    if app.extensions["dashboard.settings"].DASHBOARD_SYNC_EXECUTOR != "thread":
+        return
+    from dashboard.background import loop
+    from dashboard.sync.runner import owner_id
+
+    loop.start(app, owner_id())
 
 
 def setup_saml(app: Flask, settings: Settings) -> None:

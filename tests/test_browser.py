@@ -46,6 +46,8 @@ def demo_server(tmp_path: Path) -> Iterator[str]:
         DASHBOARD_DEMO="1",
         DASHBOARD_INSTANCE_PATH=str(tmp_path / "instance"),
         SAML_SP_BASE_URL=base_url,
+        # Nothing plans behind the clicks these tests make (tests/test_schedule.py does).
+        DASHBOARD_RECONCILE_EVERY="0",
     )
     flask = [sys.executable, "-m", "flask", "--app", "app"]
     subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)

@@ -7,7 +7,6 @@ holds the lock).
 
 from __future__ import annotations
 
-import signal
 import threading
 
 import click
@@ -237,29 +236,3 @@ def cancel_command(as_json):
             "pending. Follow it with `flask sync status`."
         )
     finish(OK, reports.run_json(run), human, as_json)
-
-
-@group.command("worker")
-@click.option("--once", is_flag=True, help="Work the queued runs, then exit.")
-def worker_command(once):
-    """Work queued runs in this process (DASHBOARD_SYNC_EXECUTOR=worker). Several workers,
-    on several machines, may share one database: each run is claimed by one of them."""
-    from dashboard.extensions import db
-
-    stopping = threading.Event()
-    if not once:
-        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    owner = runner.owner_id()
-    click.echo(f"Sync worker {owner} waiting for runs.", err=True)
-    while not stopping.is_set():
-        db.session.expire_all()
-        service.current_active()
-        run_id = runs.next_queued()
-        if run_id is not None:
-            run = runner.process(run_id, owner)
-            if run is not None:
-                click.echo(f"Run {run.id}: {run.status}.", err=True)
-            continue
-        if once:
-            break
-        stopping.wait(WORKER_POLL_SECONDS)

@@ -319,6 +319,8 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
             failed += outcome.status != SUCCEEDED and not outcome.stop
             if outcome.stop and stop is None:
                 stop = (gate.status, gate.reason) if gate.closed else (STOPPED, outcome.stop)
+                if outcome.http_status == 401:  # the token was refused: the connection is down
+                    connections.note_health(SCIM, False, outcome.stop)
                 if gate.lost:
                     raise LostRun(run.id)
         if done >= MIN_ITEMS_FOR_THRESHOLD and failed / done > threshold and stop is None:

@@ -19,6 +19,8 @@ from sqlalchemy import delete, func, insert, select
 
 from dashboard import audit
 from dashboard.connections import errors
+from dashboard.connections import service as connections
+from dashboard.connections.models import ONELOGIN, SCIM
 from dashboard.extensions import db
 from dashboard.person import Person
 from dashboard.setup import service as setup
@@ -115,8 +117,12 @@ def make_plan(actor: str) -> tuple[Run, RecordedPlan]:
         del left, right, decisions  # both sides' users, let go before the commit
     except (errors.ConnectionProblem, TemplateError) as problem:
         db.session.rollback()  # the slices written so far
+        if isinstance(problem, errors.ConnectionProblem):
+            connections.note_problem(problem)  # the Overview, metrics and alerts see it
         _plan_not_made(actor, "failed", problem)
         raise NotReady(str(problem)) from None
+    for kind in (ONELOGIN, SCIM):  # both answered every page of the plan
+        connections.note_health(kind, True, "Answered the last plan's reads.", read_from)
     audit.record(
         "sync.plan",
         actor=actor,

@@ -30,6 +30,8 @@ def worker_env(app, **settings: str) -> dict[str, str]:
             "DASHBOARD_SYNC_EXECUTOR": "worker",
             "DASHBOARD_SYNC_CONCURRENCY": "1",
             "DASHBOARD_SYNC_RATE": "0",
+            # No scheduled reconcile unless a test asks for one (tests/test_schedule.py).
+            "DASHBOARD_RECONCILE_EVERY": "0",
             "SAML_IDP_METADATA_FILE": str(configured.SAML_IDP_METADATA_FILE),
             "SAML_SP_BASE_URL": configured.SAML_SP_BASE_URL,
             **settings,
