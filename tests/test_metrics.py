@@ -5,7 +5,7 @@ with the metrics token or by anyone signed in, and a 401 for everyone else."""
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
@@ -106,6 +106,9 @@ def test_before_anything_happened_every_series_is_there_with_nothing_to_report(c
     assert metrics[("dashboard_scim_writes_enabled",)] == 0
     assert metrics[("dashboard_run_active",)] == 0
     assert metrics[("dashboard_reconcile_interval_seconds",)] == 900
+    # Nothing reconciled this interval yet: the next one is due now.
+    next_at = metrics[("dashboard_reconcile_next_timestamp_seconds",)]
+    assert abs(next_at - utcnow().timestamp()) < 60
     assert metrics[("dashboard_audit_entries",)] == count_rows(app, "audit")
 
 
@@ -190,6 +193,28 @@ def test_the_last_reconcile_is_a_scheduled_plan_that_completed_when_it_is_later(
 
     reconciled = metrics[("dashboard_last_reconcile_success_timestamp_seconds",)]
     assert reconciled == (now - timedelta(hours=1)).timestamp()
+
+
+def test_once_this_intervals_reconcile_is_made_the_next_is_due_at_the_next_interval(client, app):
+    now = datetime(2026, 12, 7, 10, 20, tzinfo=UTC)  # every 15m: 10:15 and 10:30
+    with freeze_time(now):
+        with app.app_context():
+            db.session.add(scheduled(datetime(2026, 12, 7, 10, 15, tzinfo=UTC), IN_SYNC))
+            db.session.commit()
+        metrics = scrape(client)
+    next_at = datetime(2026, 12, 7, 10, 30, tzinfo=UTC).timestamp()
+    assert metrics[("dashboard_reconcile_next_timestamp_seconds",)] == next_at
+
+
+class TestScheduleOff:
+    @pytest.fixture
+    def app(self, make_app):
+        return make_app(DASHBOARD_METRICS_TOKEN=TOKEN, DASHBOARD_RECONCILE_EVERY="0")
+
+    def test_no_reconcile_is_due(self, client):
+        metrics = scrape(client)
+        assert metrics[("dashboard_reconcile_interval_seconds",)] == 0
+        assert metrics[("dashboard_reconcile_next_timestamp_seconds",)] == 0
 
 
 def test_a_connection_that_refuses_is_down_and_when_it_was_checked_is_told(client, app, world):

@@ -29,17 +29,15 @@ def flag(value: bool | None) -> float:
 
 
 class DatabaseCollector(Collector):
-    """Reads the database when collected: register it on a registry made for one scrape.
-    `reconcile_every` is this process's DASHBOARD_RECONCILE_EVERY, in seconds."""
+    """Reads the database when collected: register it on a registry made for one scrape."""
 
-    def __init__(self, read: Callable[[], Readings], reconcile_every: int) -> None:
+    def __init__(self, read: Callable[[], Readings]) -> None:
         self._read = read
-        self._reconcile_every = reconcile_every
 
     def collect(self) -> Iterator[Metric]:
         readings = self._read()
         yield from people(readings)
-        yield from runs(readings, self._reconcile_every)
+        yield from runs(readings)
         yield from connections(readings)
         yield GaugeMetricFamily(
             "dashboard_audit_entries",
@@ -72,7 +70,7 @@ def people(readings: Readings) -> Iterator[Metric]:
     )
 
 
-def runs(readings: Readings, reconcile_every: int) -> Iterator[Metric]:
+def runs(readings: Readings) -> Iterator[Metric]:
     last = readings.last_run
     yield GaugeMetricFamily(
         "dashboard_last_run_finished_timestamp_seconds",
@@ -95,7 +93,13 @@ def runs(readings: Readings, reconcile_every: int) -> Iterator[Metric]:
     yield GaugeMetricFamily(
         "dashboard_reconcile_interval_seconds",
         "DASHBOARD_RECONCILE_EVERY: how often a reconcile is planned unattended; 0 off.",
-        value=reconcile_every,
+        value=readings.reconcile_every,
+    )
+    yield GaugeMetricFamily(
+        "dashboard_reconcile_next_timestamp_seconds",
+        "When the next scheduled reconcile is due (now, while the current interval's is "
+        "still to be made); 0 when the schedule is off.",
+        value=timestamp(readings.reconcile_next_at),
     )
     yield GaugeMetricFamily(
         "dashboard_run_active",

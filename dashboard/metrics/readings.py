@@ -18,6 +18,7 @@ from dashboard.audit.models import AuditChain, AuditCheckpoint
 from dashboard.connections import service as connections
 from dashboard.connections.models import SCIM
 from dashboard.extensions import db
+from dashboard.schedule import service as schedule
 from dashboard.schedule.models import SUCCESSFUL, ScheduledReconcile
 from dashboard.sync.models import FINAL, RETRY, SUCCEEDED, SYNC, Run
 from dashboard.users import service as users
@@ -55,6 +56,8 @@ class Readings:
     people_read_at: datetime | None
     last_run: LastRun | None
     last_reconcile_success_at: datetime | None
+    reconcile_every: int  # DASHBOARD_RECONCILE_EVERY, seconds; 0 off
+    reconcile_next_at: datetime | None  # None when off
     connections: dict[str, Health]  # every kind
     scim_writes_enabled: bool
     run_active: bool
@@ -63,12 +66,15 @@ class Readings:
 
 def read() -> Readings:
     """Everything a scrape reports, as the database holds it now."""
+    scheduled = schedule.status()  # what the Sync page says of the schedule
     return Readings(
         people=users.state_counts(),
         needing_attention=users.needing_attention(),
         people_read_at=users.read_at(),
         last_run=last_run(),
         last_reconcile_success_at=last_reconcile_success_at(),
+        reconcile_every=scheduled.every,
+        reconcile_next_at=scheduled.next_at,
         connections=health(),
         scim_writes_enabled=scim_writes_enabled(),
         run_active=run_active(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import CollectorRegistry, generate_latest
 
 from dashboard.auth.permissions import background_poll, public
@@ -25,6 +25,5 @@ def metrics() -> Response:
     # A registry for this scrape alone: nothing is counted in the process between scrapes,
     # so every process and instance answers from the same database the same way.
     registry = CollectorRegistry()
-    every = current_app.extensions["dashboard.settings"].DASHBOARD_RECONCILE_EVERY
-    registry.register(DatabaseCollector(readings.read, every))
+    registry.register(DatabaseCollector(readings.read))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE)
