@@ -307,6 +307,7 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     from dashboard.history.routes import bp as history_bp
     from dashboard.metrics.routes import bp as metrics_bp
     from dashboard.pages.routes import bp as pages_bp
+    from dashboard.schedule.routes import bp as schedule_bp
     from dashboard.setup.routes import bp as setup_bp
     from dashboard.sync.routes import bp as sync_bp
     from dashboard.users.role_routes import bp as roles_bp
@@ -323,6 +324,7 @@ def setup_blueprints(app: Flask, settings: Settings) -> None:
     app.register_blueprint(history_bp)
     app.register_blueprint(alerts_bp)
     app.register_blueprint(metrics_bp)
+    app.register_blueprint(schedule_bp)
     if settings.DASHBOARD_DEMO:  # the sandbox never exists outside demo mode
         from dashboard.sandbox.console import bp as console_bp
         from dashboard.sandbox.routes import bp as sandbox_bp

@@ -203,3 +203,32 @@ def test_the_next_time_follows_the_interval(make_app):
         assert status.last.id == row.id
         assert status.next_at == row.due_at + timedelta(seconds=EVERY)
         assert row.due_at.timestamp() % EVERY == 0
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(**SETTINGS)
+
+
+def test_the_sync_page_shows_the_setting_the_next_time_and_the_last_result(app, admin_client):
+    with World.small(app) as world:
+        world.person("Ada", "Lovelace", workato_role="Analyst")
+        page = admin_client.get("/sync").get_data(as_text=True)
+        assert "Scheduled reconcile" in page and "Every 1 min" in page
+        assert "No scheduled reconcile has run yet." in page
+
+        row = tick(app)
+        page = admin_client.get("/sync").get_data(as_text=True)
+        next_at = (row.due_at + timedelta(seconds=EVERY)).strftime("%Y-%m-%d %H:%M:%S")
+        assert "Next: <time datetime=" in page and f">{next_at}</time> UTC" in page
+        assert "Changes left for an admin" in page
+        assert "Found 1 create; left for an admin to apply" in page
+        assert f'href="/sync/runs/{row.run_id}"' in page
+
+
+def test_nothing_is_claimed_before_onelogin_and_scim_are_connected(app, admin_client):
+    """A new install is not a failed reconcile every interval: it waits, and says for what."""
+    assert tick(app) is None
+    assert reconciles(app) == []
+    page = admin_client.get("/sync").get_data(as_text=True)
+    assert "Next: once the OneLogin API and the Workato SCIM API are saved on" in page

@@ -21,6 +21,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from dashboard import audit
+from dashboard.connections import service as connections
+from dashboard.connections.models import ONELOGIN, SCIM
 from dashboard.extensions import db
 from dashboard.schedule.models import (
     APPLIED,
@@ -33,6 +35,7 @@ from dashboard.schedule.models import (
     SKIPPED,
     ScheduledReconcile,
 )
+from dashboard.sync import runs
 from dashboard.sync import service as sync
 from dashboard.sync.models import Run
 from dashboard.sync.planner import CREATE, REACTIVATE, SUSPEND, UPDATE
@@ -66,6 +69,7 @@ class Status:
     last: ScheduledReconcile | None
     next_at: datetime | None  # None when off
     waiting_for: Run | None  # the active run the due reconcile waits for
+    connected: bool = True  # False: waits for the OneLogin and SCIM connections
 
     @property
     def on(self) -> bool:
@@ -82,7 +86,16 @@ def status(now: datetime | None = None) -> Status:
     start = interval_start(now, every)
     if last is not None and last.due_at >= start:
         return Status(every, apply, last, start + timedelta(seconds=every), None)
-    return Status(every, apply, last, now, sync.current_active())
+    return Status(every, apply, last, now, runs.active_run(), connected())
+
+
+def connected() -> bool:
+    """Whether there is anything to reconcile: OneLogin and Workato's SCIM API are saved
+    with their secrets. Until then no interval is claimed (a new install is not "failed")."""
+    return all(
+        (connection := connections.get(kind)) is not None and connection.has_secret
+        for kind in (ONELOGIN, SCIM)
+    )
 
 
 def latest() -> ScheduledReconcile | None:
@@ -104,7 +117,7 @@ def tick(owner: str, now: datetime | None = None) -> ScheduledReconcile | None:
     taken = db.session.scalar(
         select(ScheduledReconcile.id).where(ScheduledReconcile.due_at >= due).limit(1)
     )
-    if taken is not None or sync.current_active() is not None:
+    if taken is not None or not connected() or sync.current_active() is not None:
         db.session.commit()
         return None
     row = _claim(due, every, settings.DASHBOARD_RECONCILE_APPLY, owner, now)
