@@ -24,7 +24,7 @@ run: $(STAMP)
 	DASHBOARD_DEMO=1 $(BIN)/flask --app app db upgrade
 	DASHBOARD_DEMO=1 $(BIN)/flask --app app run --host 127.0.0.1 --port 5000
 
-## Debian's xmlsec1 (pysaml2, the test IdP) and chromium (browser tests).
+## Debian's xmlsec1 (pysaml2, the test IdP), chromium (browser tests) and npm (axe-core).
 system-deps:
 	@scripts/install-system-deps
 
