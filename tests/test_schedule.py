@@ -232,3 +232,29 @@ def test_nothing_is_claimed_before_onelogin_and_scim_are_connected(app, admin_cl
     assert reconciles(app) == []
     page = admin_client.get("/sync").get_data(as_text=True)
     assert "Next: once the OneLogin API and the Workato SCIM API are saved on" in page
+
+
+def test_an_interval_waits_while_the_last_reconcile_is_still_planning(app):
+    """A reconcile that runs past its interval (a slow OneLogin): the next one would replace
+    its preview before it is applied, so it waits, then plans in its own interval."""
+    with World.small(app) as world:
+        world.person("Ada", "Lovelace", workato_role="Analyst")
+        later = utcnow() + timedelta(seconds=EVERY)
+        with app.app_context():
+            slow = ScheduledReconcile(
+                due_at=schedule.interval_start(utcnow(), EVERY),
+                every=EVERY,
+                apply="safe",
+                claimed_by="another-process",
+                started_at=utcnow(),
+                counts={},
+            )
+            db.session.add(slow)
+            db.session.commit()
+            slow_id = slow.id
+
+        assert tick(app, later) is None
+        with app.app_context():
+            db.session.get(ScheduledReconcile, slow_id).outcome = "in_sync"
+            db.session.commit()
+        assert tick(app, later).outcome == "planned"

@@ -7,7 +7,8 @@ Time is cut into intervals aligned to the epoch (every hour on the hour for 1h, 
 instance: inserting its row (unique on the interval's start) is the claim, so the database
 decides who plans. A process that starts in an interval nobody has reconciled yet plans at
 once; one that restarts later in the same interval does not plan again. While a run is
-active nothing is claimed: the interval's reconcile waits for the run to end.
+active, or the previous interval's reconcile is still planning, nothing is claimed: the
+interval's reconcile waits for them to end.
 """
 
 from __future__ import annotations
@@ -114,10 +115,14 @@ def tick(owner: str, now: datetime | None = None) -> ScheduledReconcile | None:
     now = now or utcnow()
     due = interval_start(now, every)
     _retire_stale(now)
-    taken = db.session.scalar(
-        select(ScheduledReconcile.id).where(ScheduledReconcile.due_at >= due).limit(1)
+    # This interval's is done or being done; or the last one is still planning (it ran
+    # past its interval: a second plan now would replace its preview before it applies).
+    busy = db.session.scalar(
+        select(ScheduledReconcile.id)
+        .where((ScheduledReconcile.due_at >= due) | (ScheduledReconcile.outcome == RUNNING))
+        .limit(1)
     )
-    if taken is not None or not connected() or sync.current_active() is not None:
+    if busy is not None or not connected() or sync.current_active() is not None:
         db.session.commit()
         return None
     row = _claim(due, every, settings.DASHBOARD_RECONCILE_APPLY, owner, now)
