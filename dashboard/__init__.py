@@ -124,6 +124,7 @@ def database_url(app: Flask, settings: Settings) -> str:
 
 def setup_database(app: Flask, settings: Settings) -> None:
     from dashboard import person as _person_model  # noqa: F401
+    from dashboard.alerts import models as _alert_models  # noqa: F401
     from dashboard.audit import models as _audit_models  # noqa: F401  (register tables)
     from dashboard.auth import models as _auth_models  # noqa: F401
     from dashboard.connections import models as _connection_models  # noqa: F401
