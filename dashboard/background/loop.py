@@ -12,6 +12,7 @@ import threading
 
 from flask import Flask
 
+from dashboard.alerts.watch import watch
 from dashboard.extensions import db
 from dashboard.schedule import service as schedule
 
@@ -22,8 +23,6 @@ KEY = "dashboard.background"
 
 def tick(owner: str) -> None:
     """One pass; never raises (the loop must outlive a bad moment of the database)."""
-    from dashboard.alerts.watch import watch  # TEMPORARY: until dashboard.alerts.watch lands
-
     for step in (lambda: schedule.tick(owner), watch):
         try:
             step()
