@@ -68,6 +68,12 @@ class Run(db.Model):
     # The SCIM requests a second it sends at (adaptive: see pace.py), with its heartbeat.
     rate: Mapped[float | None]
 
+    __table_args__ = (
+        # The latest finished run, by when it finished (a retry resumed after a newer run
+        # ends after it): asked by every alerts watch, every few seconds (migration 0016).
+        Index("ix_sync_runs_finished_at", "finished_at", "id"),
+    )
+
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE
