@@ -4,12 +4,17 @@ API simulator; incremental, never twice, one failing source not stopping the oth
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 from sqlalchemy import event, func, select
 
+from dashboard import audit
 from dashboard.audit import chain
 from dashboard.audit.models import AuditEntry
 from dashboard.connections import http
@@ -149,6 +154,67 @@ def test_a_sync_run_imports_afterwards(app, world):
             select(func.count()).select_from(AuditEntry).where(AuditEntry.source == "onelogin")
         )
     assert count == len(expected_onelogin_events(world))
+
+
+ENTRY = r'<dt>Entry</dt><dd>#(\d+)</dd>\s*<dt>Time \(UTC\)</dt><dd><time datetime="([^"]+)"'
+
+
+def audit_pages(client, url: str) -> list[tuple[int, datetime, str]]:
+    """(id, when it happened, action) of every entry on every page, following "Older
+    entries"."""
+    found = []
+    while url:
+        body = client.get(url).get_data(as_text=True)
+        for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+            fields = re.search(ENTRY, row)
+            if fields:
+                action = re.search(r"<td><code>([\w.]+)</code></td>", row).group(1)
+                found.append((int(fields[1]), datetime.fromisoformat(fields[2]), action))
+        older = re.search(r'<a href="([^"]+)"[^>]*rel="next">Older entries', body)
+        url = older.group(1).replace("&amp;", "&") if older else None
+    return found
+
+
+def test_history_imported_after_a_run_sits_below_the_run_in_its_place(app, world, admin_client):
+    """A run imports OneLogin's history at its end, so its events are recorded after the
+    run's entries; the Audit page shows them where they happened (in 2025), below the run,
+    and between the dashboard's own entries of that time. Exports keep the chain's order."""
+    jonas_id = next(u.id for u in world.tenant.users.values() if u.email == JONAS)
+    told = sorted(
+        datetime.fromisoformat(e["created_at"])
+        for e in expected_onelogin_events(world)
+        if e.get("user_id") == jonas_id
+    )
+    assert len(told) == 2  # assigned the role, then provisioned
+    between = told[0] + (told[1] - told[0]) / 2
+    with app.app_context():
+        audit.record("roles.edit", actor=ADMIN, outcome="success", target_user=JONAS,
+                     occurred_at=between)  # fmt: skip
+        db.session.commit()
+        run, _plan = service.make_plan(ADMIN)
+        service.apply(run.id, ADMIN, start=False)
+        runner.process(run.id)
+
+    shown = audit_pages(admin_client, "/audit")
+    onelogin = [ident for ident, _, action in shown if action.startswith("onelogin.")]
+    ran = [ident for ident, _, action in shown if action.startswith("sync.")]
+    assert len(onelogin) == len(expected_onelogin_events(world)) and ran
+    assert min(onelogin) > max(ran)  # recorded after the run...
+    places = {ident: n for n, (ident, _, _) in enumerate(shown)}
+    assert max(places[i] for i in ran) < min(places[i] for i in onelogin)  # ...shown below it
+    assert [at for _, at, _ in shown] == sorted((at for _, at, _ in shown), reverse=True)
+    assert len(places) == len(shown)  # no entry twice
+
+    jonas = audit_pages(admin_client, f"/audit?user={JONAS}")
+    assert [action for _, _, action in jonas][-3:] == [
+        "onelogin.user_provisioned_in_app",
+        "roles.edit",  # the dashboard's own entry of that time, in its place
+        "onelogin.user_assigned_role",
+    ]
+    assert all(action.startswith("sync.") for _, _, action in jonas[:-3])
+
+    exported = csv.DictReader(io.StringIO(admin_client.get(f"/audit/export.csv?user={JONAS}").text))
+    assert [int(row["id"]) for row in exported] == sorted(ident for ident, _, _ in jonas)
 
 
 def test_the_user_page_timeline_shows_onelogins_events(app, world, admin_client):

@@ -1,6 +1,7 @@
 """The Audit page: filters by user, actor, action, source and time, alone and combined; keyset
-pages newest first; each entry's details; exports (the page's CSV and JSON Lines links and
-`flask audit export`) holding exactly what the page shows; who may read them."""
+pages newest first by when things happened; each entry's details; exports (the page's CSV
+and JSON Lines links and `flask audit export`) holding exactly what the page shows, in the
+hash chain's order; who may read them."""
 
 from __future__ import annotations
 
@@ -118,10 +119,12 @@ def walk_pages(client, url: str) -> list[int]:
     return ids
 
 
-def sign_in_ids(app) -> list[int]:
-    """The entries the sign-in of the test's client wrote, newest first."""
+def all_ids(app) -> list[int]:
+    """Every entry (the seeded ones and those the test client's sign-in wrote, today), newest
+    first by when they happened."""
     with app.app_context():
-        return list(db.session.scalars(select(AuditEntry.id).order_by(AuditEntry.id.desc())))
+        newest_first = AuditEntry.occurred_at.desc(), AuditEntry.id.desc()
+        return list(db.session.scalars(select(AuditEntry.id).order_by(*newest_first)))
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -202,7 +205,7 @@ def test_bad_filter_values_are_ignored_and_said(admin_client, app):
     body = admin_client.get(url).get_data(as_text=True)
     assert ids_on(body) == matching(written, actor=ADA)  # the actor filter still applies
     for said in ("source: “ldap” is not one of", "since: “yesterday” is not", "until: “2026-02-30”",
-                 "before: “12abc” is not an entry number"):  # fmt: skip
+                 "before: “12abc” is not a place in the list"):  # fmt: skip
         assert said in body
 
 
@@ -218,7 +221,7 @@ def test_nothing_matching_gives_a_short_empty_state(admin_client, app):
 
 def test_keyset_pages_walk_every_entry_once_newest_first_without_offset(admin_client, app):
     seed(app, 130)
-    everything = sign_in_ids(app)  # 130 plus the sign-in's own entries
+    everything = all_ids(app)  # 130 plus the sign-in's own entries
     statements: list[tuple] = []
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2:4]))
@@ -230,13 +233,35 @@ def test_keyset_pages_walk_every_entry_once_newest_first_without_offset(admin_cl
     assert statements and all(isinstance(p, tuple) and p[-1] == 0 for p in offsets)
 
 
+def test_pages_across_many_entries_of_one_instant_neither_skip_nor_repeat(admin_client, app):
+    """A run's items can share a microsecond: 120 entries at one instant (a page boundary
+    falls among them twice), with 30 recorded between them that happened an hour before.
+    Pages give the 120 first, in the order recorded newest first, then the 30: each once."""
+    at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    with app.app_context():
+        batches = [(at, 60), (at - timedelta(hours=1), 30), (at, 60)]
+        for when, count in batches:
+            audit.record_all([{"action": "sync.update", "actor": "sync", "outcome": "success",
+                               "source": "sync", "occurred_at": when}] * count)  # fmt: skip
+        db.session.commit()
+        same = list(db.session.scalars(select(AuditEntry.id).where(AuditEntry.occurred_at == at)))
+        earlier = list(db.session.scalars(select(AuditEntry.id).where(AuditEntry.occurred_at < at)))
+    assert len(same) == 120 and len(earlier) == 30
+    ids = walk_pages(admin_client, "/audit?source=sync")
+    assert ids == sorted(same, reverse=True) + sorted(earlier, reverse=True)
+    assert walk(app, size=7, actor="sync") == ids  # and on another walk, smaller pages
+
+
 def test_filtered_pages_keep_their_filters(admin_client, app):
     written = seed(app, 310)
     expected = matching(written, source="sync")
     assert len(expected) == search.PAGE_SIZE + 2  # one full page, then two entries
     body = admin_client.get("/audit?source=sync").get_data(as_text=True)
     older = re.search(r'<a href="([^"]+)"[^>]*rel="next"', body).group(1).replace("&amp;", "&")
-    assert older == f"/audit?source=sync&before={expected[search.PAGE_SIZE - 1]}"
+    last = next(e for e in written if e["id"] == expected[search.PAGE_SIZE - 1])
+    # The keyset: the page's last entry, by when it happened and its id.
+    assert last["at"] == datetime(2026, 3, 1, 22, 30, tzinfo=UTC)
+    assert older == f"/audit?source=sync&before=2026-03-01T22:30:00.000000Z~{last['id']}"
     assert walk_pages(admin_client, "/audit?source=sync") == expected
 
 
@@ -275,9 +300,10 @@ def test_csv_and_jsonl_exports_hold_exactly_what_the_pages_show(admin_client, ap
     as_jsonl = admin_client.get("/audit/export.jsonl" + query)
     assert as_jsonl.headers["Content-Disposition"].endswith('.jsonl"')
     lines = [json.loads(line) for line in as_jsonl.get_data(as_text=True).splitlines()]
-    # Oldest first, every page: the page's entries in reverse.
-    assert [int(row["id"]) for row in table] == shown[::-1]
-    assert [line["id"] for line in lines] == shown[::-1]
+    # Every page's entries, in the chain's order (as recorded).
+    assert [int(row["id"]) for row in table] == sorted(shown)
+    assert [line["id"] for line in lines] == sorted(shown)
+    assert [line["seq"] for line in lines] == sorted(line["seq"] for line in lines)
 
 
 def test_exports_carry_every_field_as_recorded(admin_client, app):
@@ -332,7 +358,7 @@ def test_the_cli_export_with_since_matches_the_page(admin_client, app):
     runner = app.test_cli_runner()
     result = runner.invoke(args=["audit", "export", "--format", "jsonl", "--since", "2026-03-04"])
     assert result.exit_code == 0, result.output
-    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == shown[::-1]
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == sorted(shown)
     assert result.stderr == f"{len(shown)} entries written.\n"
 
     result = runner.invoke(args=["audit", "export", "--since", "2026-03-04", "--source", "sync"])
@@ -342,7 +368,7 @@ def test_the_cli_export_with_since_matches_the_page(admin_client, app):
         expected = [
             e.id for e in search.page(search.Filters(since="2026-03-04", source="sync")).entries
         ]
-    assert [int(row["id"]) for row in table] == expected[::-1]
+    assert [int(row["id"]) for row in table] == sorted(expected)
 
 
 @pytest.mark.parametrize(

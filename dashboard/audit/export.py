@@ -1,5 +1,6 @@
 """Audit entries as CSV and as JSON Lines, streamed: generators of text chunks over rows
-read a chunk at a time (dashboard.audit.search.rows), so an export never holds them all.
+read a chunk at a time (dashboard.audit.search.rows, in the hash chain's order), so an
+export never holds them all.
 
 Both carry the same fields, in this order: id, occurred_at (ISO 8601 in UTC, to the
 microsecond), actor, source, action, outcome, target_user, source_ip, details, and the hash

@@ -5,7 +5,6 @@ from datetime import datetime
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dashboard.audit.months import month_of
 from dashboard.extensions import db
 from dashboard.timeutil import UTCDateTime, utcnow
 
@@ -45,24 +44,29 @@ class AuditEntry(db.Model):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
+    # The Audit page lists entries in the order they happened, (occurred_at, id), newest
+    # first: every index it walks ends in those two, so a filter's entries are read in that
+    # order and a time range and the keyset are one range of them (dashboard.audit.walks).
     __table_args__ = (
         Index("ix_audit_occurred_at_id", "occurred_at", "id"),
         Index("ix_audit_recorded_at", "recorded_at"),
-        Index("ix_audit_target_user_id", "target_user", "id"),
-        Index("ix_audit_actor_id", "actor", "id"),
-        Index("ix_audit_action_id", "action", "id"),
-        Index("ix_audit_source_id", "source", "id"),
-        # Filters together, in id order: actor with action and source (a branch per value
-        # of the one not asked), action with source (dashboard.audit.walks).
-        Index("ix_audit_actor_action_source_id", "actor", "action", "source", "id"),
-        Index("ix_audit_action_source_id", "action", "source", "id"),
+        Index("ix_audit_target_user_occurred_at_id", "target_user", "occurred_at", "id"),
+        Index("ix_audit_actor_occurred_at_id", "actor", "occurred_at", "id"),
+        Index("ix_audit_action_occurred_at_id", "action", "occurred_at", "id"),
+        Index("ix_audit_source_occurred_at_id", "source", "occurred_at", "id"),
+        # Filters together: actor with action and source (a branch per value of the one
+        # not asked), action with source.
+        Index(
+            "ix_audit_actor_action_source_occurred_at_id",
+            "actor",
+            "action",
+            "source",
+            "occurred_at",
+            "id",
+        ),
+        Index("ix_audit_action_source_occurred_at_id", "action", "source", "occurred_at", "id"),
         UniqueConstraint("source", "external_id", name="uq_audit_source_external_id"),
     )
-
-
-# Each month's newest and oldest entry in one probe (dashboard.audit.spans): where a time
-# range lies among the ids.
-Index("ix_audit_month_id", month_of(AuditEntry.occurred_at), AuditEntry.id)
 
 
 class AuditChain(db.Model):

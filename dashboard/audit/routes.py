@@ -1,6 +1,8 @@
-"""The Audit page and its exports: the entries the filters match, newest first and a page at
-a time, and all of them as CSV or JSON Lines, streamed; the signed digests and the public key
-that checks them (dashboard.audit.digests). Viewers may read and export them all.
+"""The Audit page and its exports: the entries the filters match, newest first by when they
+happened and a page at a time, and all of them as CSV or JSON Lines in the order they were
+recorded (the hash chain's, as `flask audit export` writes them), streamed; the signed
+digests and the public key that checks them (dashboard.audit.digests). Viewers may read and
+export them all.
 
 The filters live in the query string (dashboard.audit.search.Filters), so a filtered page,
 its next page and its exports are links anyone signed in can share.
@@ -74,8 +76,8 @@ def _attachment(name: str) -> str:
 
 
 def _download(lines: Callable[[Iterable], Iterator[str]], ext: str, mimetype: str) -> Response:
-    """Every entry the page's filters match (all its pages: `before` is left out), oldest
-    first, streamed."""
+    """Every entry the page's filters match (all its pages: `before` is left out), in the
+    order they were recorded, streamed."""
     filters = replace(search.Filters.read(request.args), before=None)
     name = f"audit-{utcnow():%Y%m%d-%H%M%S}.{ext}"
     return Response(

@@ -12,18 +12,25 @@ Filters, each optional, combine with AND:
 - since: entries at or after this instant (inclusive); a date alone means its 00:00 UTC.
 - until: entries before this instant (exclusive); a date alone includes that whole day.
   Times without an offset are UTC; with one they are converted to UTC.
-- before: the keyset, an entry id: only entries older than it (id < before).
+- before: the keyset, an entry's place in the page's order (walks.Key: when it happened and
+  its id): only entries before it.
 
-Pages are cut by key (`id < before`), never by OFFSET. How a page is found fast whatever
-the filters (which index it walks, the ids a time range spans, and when it looks through a
+A page lists entries in the order they happened, newest first: by occurred_at, then by id
+(so an imported OneLogin event sits where it happened, below the run recorded before its
+import). Pages are cut by key (`(occurred_at, id) < before`), never by OFFSET. How a page
+is found fast whatever the filters (which index it walks, and when it looks through a
 window of entries at a time) is dashboard.audit.walks.
+
+Exports keep the chain's order instead (by id, which follows seq: the chain's head lets
+one writer append at a time), as `flask audit export` always has: the entries a page's
+filters match, all of them, in the order they were recorded.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
@@ -91,7 +98,7 @@ class Filters:
     source: str = ""
     since: str = ""  # as given (a date, or a date and time); parsed by since_at
     until: str = ""
-    before: int | None = None
+    before: walks.Key | None = None
     # What the query string asked that could not be understood, in words; said on the page.
     ignored: tuple[str, ...] = field(default=(), compare=False)
 
@@ -123,10 +130,10 @@ class Filters:
             else:
                 found[name] = value
         before = (args.get("before") or "").strip()
-        if re.fullmatch(r"[0-9]{1,18}", before) and int(before) > 0:
-            found["before"] = int(before)
+        if before and (key := walks.Key.parse(before)) is not None:
+            found["before"] = key
         elif before:
-            ignored.append(f"before: “{before[:40]}” is not an entry number.")
+            ignored.append(f"before: “{before[:40]}” is not a place in the list.")
         return cls(**found, ignored=tuple(ignored))  # type: ignore[arg-type]
 
     @property
@@ -162,43 +169,65 @@ class Filters:
 @dataclass(frozen=True)
 class Page:
     entries: list[AuditEntry]
-    next_before: int | None  # the keyset of the next (older) page; None on the last page
-    # (lowest, highest) entry number this page looked through, when it stopped looking
-    # there with older entries left (broad filters that rarely meet: see walks.WINDOW);
-    # its entries are every match among those, and next_before goes on below them.
-    searched: tuple[int, int] | None = None
+    next_before: walks.Key | None  # the keyset of the next (older) page; None on the last
+    # (oldest, newest) entry this page looked through, when it stopped looking there with
+    # older entries left (broad filters that rarely meet: see walks.CAP); its entries are
+    # every match among those, and next_before goes on below them.
+    searched: tuple[walks.Key, walks.Key] | None = None
 
 
 def page(filters: Filters, size: int = PAGE_SIZE) -> Page:
-    """One page of the entries the filters match, newest first."""
+    """One page of the entries the filters match, newest first (by when they happened)."""
     actions = _actions(filters)
-    found = walks.Found([]) if actions == [] else walks.page_ids(_ask(filters, actions), size + 1)
-    more = len(found.ids) > size
-    ids = found.ids[:size]
+    found = walks.Found([]) if actions == [] else walks.page_keys(_ask(filters, actions), size + 1)
+    more = len(found.keys) > size
+    keys = found.keys[:size]
     entries = []
-    if ids:
-        query = select(AuditEntry).where(AUDIT.c.id.in_(ids)).order_by(AUDIT.c.id.desc())
+    if keys:
+        query = (
+            select(AuditEntry)
+            .where(AUDIT.c.id.in_([key.id for key in keys]))
+            .order_by(AUDIT.c.occurred_at.desc(), AUDIT.c.id.desc())
+        )
         entries = list(db.session.scalars(query))
     if more:
-        return Page(entries, ids[-1])
+        return Page(entries, keys[-1])
     if found.window is not None:
         return Page(entries, found.window[0], found.window)
     return Page(entries, None)
 
 
 def rows(filters: Filters) -> Iterator:
-    """Every entry the filters match (`before` included), oldest first, as rows of COLUMNS.
+    """Every entry the filters match (all pages: `before` is not looked at), in the chain's
+    order (by id), as rows of COLUMNS.
 
-    Read a page at a time by key (`id > the last one`), each page in its own transaction,
-    ended before its rows are handed on: a download that takes an hour holds no transaction
-    between pages (no snapshot keeping PostgreSQL's vacuum back or SQLite's write-ahead log
-    from being checkpointed), and never holds a million entries. Entries recorded while it
-    runs may appear at its end."""
+    Read a page at a time, each page in its own transaction, ended before its rows are
+    handed on: a download that takes an hour holds no transaction between pages (no
+    snapshot keeping PostgreSQL's vacuum back or SQLite's write-ahead log from being
+    checkpointed), and never holds a million entries. When the filters match few entries
+    (the page's walk finds them all within walks.CAP), their ids are found first and their
+    rows read by id; otherwise the table is read in id order from where the last page
+    ended, the filters checked on its rows (the page's indexes are in time order: ordering
+    their matches by id again for every page would cost more than one pass over the table).
+    Entries recorded while it runs may appear at its end."""
     actions = _actions(filters)
     if actions == []:
         _end_transaction()
         return
-    query = _narrowed(select(*COLUMNS), filters, actions).order_by(AUDIT.c.id)
+    ask = replace(_ask(filters, actions), before=None)
+    found = walks.page_keys(ask, walks.CAP + 1)
+    if found.window is None and len(found.keys) <= walks.CAP:
+        ids = sorted(key.id for key in found.keys)
+        _end_transaction()
+        for start in range(0, len(ids), EXPORT_CHUNK):
+            chunk = ids[start : start + EXPORT_CHUNK]
+            query = select(*COLUMNS).where(walks.among(chunk)).order_by(AUDIT.c.id)
+            page = db.session.execute(query).all()
+            _end_transaction()
+            yield from page
+        return
+    checked = [term.unindexed() for term in walks.terms(ask).values()]
+    query = select(*COLUMNS).where(*checked).order_by(AUDIT.c.id)
     after = None
     while True:
         keyset = query if after is None else query.where(AUDIT.c.id > after)
@@ -252,12 +281,3 @@ def _ask(filters: Filters, actions: list[str] | None) -> walks.Ask:
         until=filters.until_at,
         before=filters.before,
     )
-
-
-def _narrowed(query, filters: Filters, actions: list[str] | None):
-    """Every filter on its index: the database chooses how to find them (an export)."""
-    for term in walks.terms(_ask(filters, actions)).values():
-        query = query.where(term.on_index())
-    if filters.before is not None:
-        query = query.where(AUDIT.c.id < filters.before)
-    return query

@@ -1,25 +1,26 @@
 """How a page of the Audit page is found among a million entries: which index it walks, and
-between which ids.
+from where.
 
-A page is the newest `limit` entries matching every filter, below a keyset. It is read by
-walking index entries in id order, newest first, stopping after a page. The walks:
+A page is the newest `limit` entries matching every filter, below a keyset, in the order
+things happened: by occurred_at, then by id (an imported OneLogin event sits where it
+happened, not where it was recorded). Every index the page walks ends in (occurred_at, id),
+so a walk reads index entries in page order, newest first, and stops after a page; a time
+range and the keyset are one contiguous range of each. The walks:
 
-- the equality filters': actor, action or source alone on its own (column, id) index;
-  together on (actor, action, source, id) or (action, source, id), one branch per
-  combination of values the table holds (found by a loose index scan: an actor's actions,
-  the sources of an actor's action), merged newest first. Filters that never meet (actor
-  `sync` with source `dashboard`) then cost a few empty probes, not a walk through one
-  filter's 600,000 entries;
-- the user's: (target_user, id);
-- the table itself, newest first;
-- the time index: a time range holding fewer than CAP entries, read whole and sorted.
+- the equality filters': actor, action or source alone on its own (column, occurred_at, id)
+  index; together on (actor, action, source, occurred_at, id) or (action, source,
+  occurred_at, id), one branch per combination of values the table holds (found by a loose
+  index scan: an actor's actions, the sources of an actor's action), merged newest first.
+  Filters that never meet (actor `sync` with source `dashboard`) then cost a few empty
+  probes, not a walk through one filter's 600,000 entries;
+- the user's: (target_user, occurred_at, id);
+- the time index itself, (occurred_at, id): no filter, or a time range alone.
 
 Each walk's entries are counted (on its index alone, up to the fewest found so far, so
-counting stays cheap) and the fewest taken. A time range also becomes the lowest and highest
-id it holds (dashboard.audit.spans), which every walk keeps between.
+counting stays cheap) and the fewest taken.
 
 The filters a walk does not serve are checked on the rows it reaches, in chunks: a chunk of
-ids is read from the walk's index alone, then those rows are read by id. Two plain queries,
+keys is read from the walk's index alone, then those rows are read by id. Two plain queries,
 so that no database can choose to read the table newest first instead (PostgreSQL would,
 guessing from each column's statistics alone that filters which never meet often do).
 
@@ -32,9 +33,10 @@ rather than read a million rows to prove that nothing more matches.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     Column,
@@ -47,23 +49,50 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    tuple_,
     union_all,
 )
 from sqlalchemy.dialects import postgresql
 
-from dashboard.audit import spans
 from dashboard.audit.models import AuditEntry
 from dashboard.extensions import db
 
 AUDIT = AuditEntry.__table__
 # Rows a page checks at most; a walk with more entries than this is broad.
 CAP = 20_000
-# Ids read from a walk's index at a time, for checking their rows: the first chunk is a few
+# Keys read from a walk's index at a time, for checking their rows: the first chunk is a few
 # pages' worth, each next one four times larger, up to this.
 CHUNK = 5_000
 # Branches one walk may merge; more (an actor with hundreds of actions) walk one index.
 MAX_BRANCHES = 200
 MAX_VALUES = 1000  # distinct values a loose index scan reads
+# A key as a link carries it: the time in UTC to the microsecond, a tilde, the id.
+TOKEN = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6})Z~([1-9][0-9]{0,17})")
+
+
+@dataclass(frozen=True, order=True)
+class Key:
+    """An entry's place in the page's order: when it happened, then its id (entries that
+    happened at the same microsecond follow the order they were recorded in)."""
+
+    at: datetime
+    id: int
+
+    def __str__(self) -> str:
+        """As the "Older entries" link carries it: 2026-03-01T09:30:00.000000Z~1234."""
+        return f"{self.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}Z~{self.id}"
+
+    @classmethod
+    def parse(cls, token: str) -> Key | None:
+        """A key from a link; None when it is not one."""
+        found = TOKEN.fullmatch(token)
+        if found is None:
+            return None
+        try:
+            at = datetime.fromisoformat(found.group(1)).replace(tzinfo=UTC)
+        except ValueError:  # the 30th of February
+            return None
+        return cls(at, int(found.group(2)))
 
 
 @dataclass(frozen=True)
@@ -76,16 +105,16 @@ class Ask:
     source: str = ""
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
-    before: int | None = None  # the keyset: ids below it
+    before: Key | None = None  # the keyset: entries before it in page order
 
 
 @dataclass(frozen=True)
 class Found:
-    ids: list[int]  # newest first
-    # (lowest, highest) id looked through, when the page stopped looking at CAP rows
-    # checked, before finding a whole page: every match between them is in `ids`, and older
-    # entries remain. None when every entry that could match was looked at.
-    window: tuple[int, int] | None = None
+    keys: list[Key]  # newest first
+    # (oldest, newest) entry looked through, when the page stopped looking at CAP rows
+    # checked, before finding a whole page: every match between them is in `keys`, and
+    # older entries remain. None when every entry that could match was looked at.
+    window: tuple[Key, Key] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,13 +135,13 @@ class Term:
 
 @dataclass(frozen=True)
 class Walk:
-    """Index entries in id order: one branch per index range (the conditions it seeks),
-    merged newest first; or, `sorted_after`, read whole and then sorted."""
+    """Index entries in page order: one branch per index range (the equalities it seeks),
+    merged newest first. Every walk's index ends in (occurred_at, id), so every walk serves
+    the time range and the keyset."""
 
     name: str
     branches: tuple[tuple[ColumnElement[bool], ...], ...]
     serves: frozenset[str]  # the filters its index serves; the others are checked on rows
-    sorted_after: bool = False
 
 
 def terms(ask: Ask) -> dict[str, Term]:
@@ -130,57 +159,52 @@ def terms(ask: Ask) -> dict[str, Term]:
     if ask.source:
         found["source"] = Term(AUDIT.c.source, lambda c: c == ask.source)
     if ask.since or ask.until:
-        since, until = ask.since, ask.until
-
-        def in_range(c):
-            return and_(*([c >= since] if since else []), *([c < until] if until else []))
-
-        found["time"] = Term(AUDIT.c.occurred_at, in_range)
+        found["time"] = Term(AUDIT.c.occurred_at, lambda c: _within(c, ask.since, ask.until))
     return found
 
 
-def page_ids(ask: Ask, limit: int) -> Found:
-    """The ids of the newest `limit` entries the ask matches, newest first."""
+def below(key: Key) -> ColumnElement[bool]:
+    """Entries before `key` in page order: (occurred_at, id) < (key.at, key.id). The first
+    part alone (occurred_at at or before it) is what every index seeks to, whether or not
+    the database seeks on a row value; the row value then leaves out the entries of that
+    same instant at or after the key."""
+    at, ident = AUDIT.c.occurred_at, AUDIT.c.id
+    return and_(at <= key.at, tuple_(at, ident) < (key.at, key.id))
+
+
+def page_keys(ask: Ask, limit: int) -> Found:
+    """The keys of the newest `limit` entries the ask matches, newest first."""
     filters = terms(ask)
-    start = ask.before - 1 if ask.before is not None else _highest()
-    if start is None or start < 1:
-        return Found([])
-    low, high = None, start
-    if "time" in filters:
-        found = spans.span(ask.since, ask.until, start)
-        if found is None:
-            return Found([])
-        low, high = found.low, found.high
-    walk, entries = _choose(ask, filters, low, high)
+    walk, entries = _choose(ask, filters)
     if entries == 0 or not walk.branches:  # (no branch: an actor who never did anything)
         return Found([])
-    checked = [term.unindexed() for name, term in filters.items() if name not in walk.serves]
-    if walk.sorted_after:  # fewer than CAP entries: all checked, then sorted
-        query = select(AUDIT.c.id).where(*walk.branches[0], *checked)
-        query = query.where(*_ranges(low, high, plain=False))
-        return Found(list(db.session.scalars(query.order_by((AUDIT.c.id + 0).desc()).limit(limit))))
+    served = walk.serves | {"time"}  # every walk's index ends in (occurred_at, id)
+    checked = [term.unindexed() for name, term in filters.items() if name not in served]
     if not checked:
-        return Found(list(db.session.scalars(_ids(walk, low, high, limit))))
-    return _checked(walk, checked, low, high, limit)
+        return Found(_keys(walk, ask, ask.before, limit))
+    return _checked(walk, ask, checked, limit)
 
 
-def _checked(walk: Walk, checked: list, low: int | None, high: int, limit: int) -> Found:
+def _checked(walk: Walk, ask: Ask, checked: list, limit: int) -> Found:
     """The walk's entries, read a chunk at a time and checked on their rows, until a page
     is found, the walk ends, or CAP rows were checked."""
-    found: list[int] = []
-    seen, top, size = 0, high, min(4 * limit, CHUNK, CAP)
+    found: list[Key] = []
+    seen, start, size = 0, ask.before, min(4 * limit, CHUNK, CAP)
+    newest = None
     while True:
-        chunk = list(db.session.scalars(_ids(walk, low, top, size)))
+        chunk = _keys(walk, ask, start, size)
         if not chunk:
             return Found(found)
-        passed = set(db.session.scalars(select(AUDIT.c.id).where(_among(chunk), *checked)))
-        found += [ident for ident in chunk if ident in passed][: limit - len(found)]
+        newest = newest or chunk[0]
+        ids = [key.id for key in chunk]
+        passed = set(db.session.scalars(select(AUDIT.c.id).where(among(ids), *checked)))
+        found += [key for key in chunk if key.id in passed][: limit - len(found)]
         seen += len(chunk)
         if len(found) == limit or len(chunk) < size:
             return Found(found)
         if seen >= CAP:
-            return Found(found, (chunk[-1], high))
-        top, size = chunk[-1] - 1, min(4 * size, CHUNK, CAP - seen)
+            return Found(found, (chunk[-1], newest))
+        start, size = chunk[-1], min(4 * size, CHUNK, CAP - seen)
 
 
 def distinct_values(column: str, limit: int = MAX_VALUES, **equal: str) -> list[str]:
@@ -208,7 +232,7 @@ def distinct_values(column: str, limit: int = MAX_VALUES, **equal: str) -> list[
 # --- choosing the walk ------------------------------------------------------------------
 
 
-def _walks(ask: Ask, filters: dict[str, Term]) -> list[Walk]:
+def _walks(ask: Ask) -> list[Walk]:
     """The ways to find the page, in order of preference when they count alike."""
     found = []
     if ask.user:
@@ -216,15 +240,12 @@ def _walks(ask: Ask, filters: dict[str, Term]) -> list[Walk]:
     equal = _equality_walk(ask)
     if equal is not None:
         found.append(equal)
-    found.append(Walk("table", ((),), frozenset()))
-    if "time" in filters:
-        time = filters["time"].on_index()
-        found.append(Walk("time", ((time,),), frozenset({"time"}), sorted_after=True))
+    found.append(Walk("time", ((),), frozenset()))
     return found
 
 
 def _equality_walk(ask: Ask) -> Walk | None:
-    """Actor, action and source, as far as an index in id order serves them together."""
+    """Actor, action and source, as far as an index in page order serves them together."""
     actor, actions, source, c = ask.actor, ask.actions, ask.source, AUDIT.c
     if not actor and not source and actions is None:
         return None
@@ -261,27 +282,21 @@ def _equality_walk(ask: Ask) -> Walk | None:
     return Walk("equal", tuple(branches), serves)
 
 
-def _choose(
-    ask: Ask, filters: dict[str, Term], low: int | None, high: int
-) -> tuple[Walk, int | None]:
-    """The walk with the fewest entries between the ids, and how many (CAP: broad; None:
-    not counted). A walk that serves every filter is taken without counting: it reads
-    matches only. The user's walk is counted first, as it is usually the fewest and the
-    others are counted up to it; the time index last, read whole only when every walk
-    between the ids is broad (entries recorded long after they happened widen a range's
-    ids)."""
-    walks = _walks(ask, filters)
-    if set(filters) <= walks[0].serves:
+def _choose(ask: Ask, filters: dict[str, Term]) -> tuple[Walk, int | None]:
+    """The walk with the fewest entries in the time range below the keyset, and how many
+    (CAP: broad; None: not counted). A walk that serves every filter is taken without
+    counting: it reads matches only. The user's walk is counted first, as it is usually the
+    fewest and the others are counted up to it; the time index last, and only for a time
+    range (without one it holds every entry)."""
+    walks = _walks(ask)
+    if set(filters) - {"time"} <= walks[0].serves:
         return walks[0], None
     # Every walk broad: the one serving the most filters leaves the fewest to check.
-    in_order = [walk for walk in walks if not walk.sorted_after]
-    best, fewest = max(in_order, key=lambda w: len(w.serves)), CAP
+    best, fewest = max(walks, key=lambda w: len(w.serves)), CAP
     for walk in walks:
-        # The time index, only for a range whose ids lie far apart: one whose entries were
-        # recorded as they happened spans about as many ids as it holds entries.
-        if walk.sorted_after and (fewest < CAP or low is None or high - low < 10 * CAP):
+        if walk.name == "time" and "time" not in filters:
             break
-        count = _entries(walk, ask, low, high, fewest)
+        count = _entries(walk, ask, fewest)
         if count < fewest:
             best, fewest = walk, count
         if fewest == 0:
@@ -289,18 +304,12 @@ def _choose(
     return best, fewest
 
 
-def _entries(walk: Walk, ask: Ask, low: int | None, high: int, limit: int) -> int:
-    """A walk's entries between the ids, counted up to `limit`."""
-    if walk.sorted_after:
-        return spans.count(ask.since, ask.until, limit)
+def _entries(walk: Walk, ask: Ask, limit: int) -> int:
+    """A walk's entries in the range, counted up to `limit`."""
     if not walk.branches:
         return 0
-    if walk.name == "table":
-        # Ids are unique: the span's width bounds its entries (reading the table to count
-        # them would cost more than it saves).
-        return limit if low is None else max(0, min(limit, high - low + 1))
-    ranges = _ranges(low, high)
-    parts = [_select_1(*branch, *ranges) for branch in walk.branches]
+    bounds = _bounds(ask, ask.before)
+    parts = [_select_1(*branch, *bounds) for branch in walk.branches]
     return _count(parts[0] if len(parts) == 1 else union_all(*parts), limit)
 
 
@@ -317,42 +326,43 @@ def _count(query, limit: int) -> int:
 # --- the query ------------------------------------------------------------------------------
 
 
-def _ranges(low: int | None, high: int | None, *, plain=True) -> list:
-    """The id conditions; `plain=False` writes them on `id + 0`, which no index serves, so
-    the database keeps to the walk's own index (the time index)."""
-    ident = AUDIT.c.id if plain else AUDIT.c.id + 0
+def _within(column, since: datetime | None, until: datetime | None) -> ColumnElement[bool]:
+    return and_(*([column >= since] if since else []), *([column < until] if until else []))
+
+
+def _bounds(ask: Ask, start: Key | None) -> list:
+    """The time range, and the entries before `start` (the keyset, or where the last chunk
+    ended): the range of a walk's index that is read."""
     found = []
-    if high is not None:
-        found.append(ident <= high)
-    if low is not None:
-        found.append(ident >= low)
+    if ask.since or ask.until:
+        found.append(_within(AUDIT.c.occurred_at, ask.since, ask.until))
+    if start is not None:
+        found.append(below(start))
     return found
 
 
-def _ids(walk: Walk, low: int | None, high: int, limit: int):
-    """The ids of the walk's first `limit` entries between the ids, newest first: read from
-    its index alone (each branch, then merged)."""
+def _keys(walk: Walk, ask: Ask, start: Key | None, limit: int) -> list[Key]:
+    """The keys of the walk's first `limit` entries in the range before `start`, newest
+    first: read from its index alone (each branch, then merged)."""
+    at, ident = AUDIT.c.occurred_at, AUDIT.c.id
+    bounds = _bounds(ask, start)
     branches = [
-        select(AUDIT.c.id)
-        .where(*branch, *_ranges(low, high))
-        .order_by(AUDIT.c.id.desc())
-        .limit(limit)
+        select(ident, at).where(*branch, *bounds).order_by(at.desc(), ident.desc()).limit(limit)
         for branch in walk.branches
     ]
     if len(branches) == 1:
-        return branches[0]
-    merged = union_all(*(select(b.subquery().c.id) for b in branches)).subquery()
-    return select(merged.c.id).order_by(merged.c.id.desc()).limit(limit)
+        query = branches[0]
+    else:
+        merged = union_all(*(select(b.subquery()) for b in branches)).subquery()
+        query = select(merged.c.id, merged.c.occurred_at)
+        query = query.order_by(merged.c.occurred_at.desc(), merged.c.id.desc()).limit(limit)
+    return [Key(found_at, found_id) for found_id, found_at in db.session.execute(query)]
 
 
-def _among(ids: list[int]):
+def among(ids: list[int]):
     """id is one of `ids`, as one parameter: thousands of them, one parameter each, take
     longer to send than to look up. An array on PostgreSQL, JSON on SQLite."""
     if db.session.get_bind().dialect.name == "postgresql":
         return AUDIT.c.id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(Integer)))
     listed = select(literal_column("value")).select_from(func.json_each(json.dumps(ids)))
     return AUDIT.c.id.in_(listed.scalar_subquery())
-
-
-def _highest() -> int | None:
-    return db.session.scalar(select(func.max(AUDIT.c.id)))
