@@ -5,6 +5,7 @@ create_app is a list of small setup_* steps, each doing one thing.
 
 from __future__ import annotations
 
+import atexit
 import secrets
 from pathlib import Path
 
@@ -28,6 +29,9 @@ from dashboard.settings import ConfigError, Settings, is_loopback_host
 from dashboard.settings import load as load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# How long a stopping web process waits for its runs' writes in flight (gunicorn's
+# --graceful-timeout must leave this much).
+HAND_OVER_SECONDS = 20.0
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -216,9 +220,12 @@ def start_background(app: Flask) -> None:
     if app.extensions["dashboard.settings"].DASHBOARD_SYNC_EXECUTOR != "thread":
         return
     from dashboard.background import loop
-    from dashboard.sync.runner import owner_id
+    from dashboard.sync.runner import hand_over_all, owner_id
 
     loop.start(app, owner_id())
+    # A stopping server (gunicorn's SIGTERM, Ctrl-C) hands its runs over: atexit runs before
+    # the daemon threads that carry them are killed.
+    atexit.register(hand_over_all, app, HAND_OVER_SECONDS)
 
 
 def setup_saml(app: Flask, settings: Settings) -> None:

@@ -1,5 +1,6 @@
-"""The background loop: every few seconds, reconcile if this interval's reconcile is due
-(dashboard.schedule) and tell the alerts what changed (dashboard.alerts.watch).
+"""The background loop: every few seconds, carry on runs whose process stopped (takeover),
+reconcile if this interval's reconcile is due (dashboard.schedule) and tell the alerts what
+changed (dashboard.alerts.watch).
 
 Every process may run one: the database decides which of them reconciles an interval and
 which sends an alert, so two web processes and a worker never double anything.
@@ -10,11 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 
-from flask import Flask
+from flask import Flask, current_app
 
 from dashboard.alerts.watch import watch
 from dashboard.extensions import db
 from dashboard.schedule import service as schedule
+from dashboard.sync import handover, runner, runs, takeover
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 10.0  # how late a due reconcile or a new alert may be noticed, at most
@@ -23,12 +25,22 @@ KEY = "dashboard.background"
 
 def tick(owner: str) -> None:
     """One pass; never raises (the loop must outlive a bad moment of the database)."""
-    for step in (lambda: schedule.tick(owner), watch):
+    for step in (carry_on_runs, lambda: schedule.tick(owner), watch):
         try:
             step()
         except Exception:
             db.session.rollback()
             log.exception("the background loop's %s failed; it tries again next tick", step)
+
+
+def carry_on_runs() -> None:
+    """Runs nobody is working: one whose process stopped beating is taken over (a worker
+    queues it for its main loop; the embedded executor starts it here), and with the
+    embedded executor a queued run another web process handed over is started here."""
+    embedded = current_app.extensions["dashboard.settings"].DASHBOARD_SYNC_EXECUTOR == "thread"
+    takeover.take_over(start=embedded)
+    if embedded and not handover.begun() and (queued := runs.next_queued()) is not None:
+        runner.launch(queued)  # the claim settles it if its own process starts it too
 
 
 class Loop:

@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 
 from dashboard.background import loop
 from dashboard.extensions import db
-from dashboard.sync import runner, runs, service
+from dashboard.sync import handover, runner, runs, service
 
 POLL_SECONDS = 2.0
 
@@ -26,15 +26,23 @@ POLL_SECONDS = 2.0
 )
 @with_appcontext
 def worker_command(once):
-    """Work queued runs in this process (DASHBOARD_SYNC_EXECUTOR=worker), reconcile on the
-    schedule (DASHBOARD_RECONCILE_EVERY) and send alerts. Several workers, on several
+    """Work queued runs in this process (DASHBOARD_SYNC_EXECUTOR=worker), take over runs
+    whose worker stopped, reconcile on the schedule (DASHBOARD_RECONCILE_EVERY) and send
+    alerts. SIGTERM hands the run in hand over to another worker. Several workers, on several
     machines, may share one database: each run, each interval's reconcile and each alert is
     taken by one of them."""
     stopping = threading.Event()
     owner = runner.owner_id()
     background = None
+
+    def stop(*_) -> None:
+        # The run in hand finishes its writes in flight and goes back to the queue at once
+        # (sync.handover): another worker carries it on without waiting for the lease.
+        stopping.set()
+        handover.begin()
+
     if not once:
-        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        signal.signal(signal.SIGTERM, stop)
         background = loop.start(current_app._get_current_object(), owner)
     click.echo(f"Sync worker {owner} waiting for runs.", err=True)
     while not stopping.is_set():

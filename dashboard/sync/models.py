@@ -67,6 +67,9 @@ class Run(db.Model):
     note: Mapped[str | None] = mapped_column(Text)
     # The SCIM requests a second it sends at (adaptive: see pace.py), with its heartbeat.
     rate: Mapped[float | None]
+    # How many times another process took it over after its own stopped beating: at
+    # takeover.MAX_TAKEOVERS it stops instead (a run that kills its worker must not loop).
+    takeovers: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (
         # The latest finished run, by when it finished (a retry resumed after a newer run

@@ -32,7 +32,7 @@ from dashboard.connections.models import SCIM
 from dashboard.connections.vault import SecretUnreadable
 from dashboard.extensions import db
 from dashboard.history import imports as history
-from dashboard.sync import claims, learned, people, runs
+from dashboard.sync import claims, handover, learned, people, runs
 from dashboard.sync.executor import SUCCEEDED, Executor, Outcome
 from dashboard.sync.gate import Gate
 from dashboard.sync.models import (
@@ -99,14 +99,23 @@ def executor_for(client, pace: Pace, **options) -> Executor:
 def launch(run_id: int) -> None:
     """The embedded executor: a thread of this process works the run. With
     DASHBOARD_SYNC_EXECUTOR=worker, `flask sync worker` picks it up instead."""
-    if _settings().DASHBOARD_SYNC_EXECUTOR != "thread":
-        return
+    if _settings().DASHBOARD_SYNC_EXECUTOR != "thread" or handover.begun():
+        return  # a worker takes it; or this process is stopping, and another will
     app = current_app._get_current_object()
     thread = threading.Thread(
         target=_work_in_thread, args=(app, run_id), name=f"sync-run-{run_id}", daemon=True
     )
     app.extensions.setdefault("dashboard.sync_threads", []).append(thread)
     thread.start()
+
+
+def hand_over_all(app: Flask, timeout: float) -> None:
+    """This process is stopping: its runs finish the writes in flight, record them and go
+    back to the queue (handover), waited for up to `timeout` seconds in all."""
+    handover.begin()
+    deadline = time.monotonic() + timeout
+    for thread in app.extensions.get("dashboard.sync_threads", []):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _work_in_thread(app: Flask, run_id: int) -> None:
@@ -149,7 +158,7 @@ def process(run_id: int, owner: str | None = None) -> Run | None:
         db.session.rollback()
         raise
     _end(run, owner, status, message, audited=not one_user)
-    if not one_user:
+    if not one_user and status != handover.HANDED_OVER:
         _import_events(run)
     return db.session.get(Run, run_id)
 
@@ -187,6 +196,8 @@ def _work(run: Run, owner: str) -> tuple[str, str | None]:
         )
     executor = executor_for(client, pace, sleep=gate.sleep)
     watcher = Watcher(current_app._get_current_object(), run.id, owner, gate, Watched.of(scim))
+    # A one-user write belongs to the request that asked for it, which the server lets end.
+    watcher.hands_over = run.kind != ONE_USER
     db.session.commit()  # no transaction stays open while Workato is waited for
     watcher.start()
     try:
@@ -229,6 +240,7 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
     threshold = settings.DASHBOARD_SYNC_FAILURE_THRESHOLD
     most = settings.DASHBOARD_SYNC_CONCURRENCY
     recheck_all = run.kind == RETRY
+    hands_over = run.kind != ONE_USER  # see _work: a one-user write ends with its request
     waits_for_others = WAIT_FOR_PERSON_SECONDS if run.kind == ONE_USER else None
     done = failed = 0
     stop: tuple[str, str] | None = None
@@ -255,6 +267,8 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
             gate.close(STOPPED, "Taken over by another process.", lost=True)
         if cancel:
             gate.close(CANCELLED, CANCELLED_MESSAGE)
+        if hands_over and handover.begun():  # this process is stopping: no new write
+            gate.close(handover.HANDED_OVER, handover.MESSAGE)
         if gate.closed and stop is None:
             if gate.lost:
                 raise LostRun(run.id)
@@ -352,6 +366,9 @@ def _ahead(width: int, executor: Executor) -> int:
 
 
 def _end(run: Run, owner: str, status: str, message: str | None, *, audited: bool) -> None:
+    if status == handover.HANDED_OVER:
+        _hand_over(run, owner, message or handover.MESSAGE)
+        return
     if not runs.finish(run.id, owner, status, message):
         db.session.rollback()  # no longer ours: whoever took it over writes its end
         return
@@ -376,4 +393,20 @@ def _end(run: Run, owner: str, status: str, message: str | None, *, audited: boo
         },
     )
     audit.sign_digest("run")
+    db.session.commit()
+
+
+def _hand_over(run: Run, owner: str, message: str) -> None:
+    """Back to the queue, at once: another process claims it without waiting for the lease
+    (its writes in flight were recorded; the items marked ahead went back to pending)."""
+    if not runs.release(run.id, owner, message):
+        db.session.rollback()
+        return
+    audit.record(
+        "sync.run.handed_over",
+        actor=run.started_by or ACTOR,
+        outcome="success",
+        source="sync",
+        details={"run": run.id, "owner": owner, "message": message},
+    )
     db.session.commit()

@@ -83,14 +83,22 @@ class NotStartable(Exception):
     replaced by a newer preview meanwhile)."""
 
 
-def activate(run_id: int, actor: str, *, from_status: str = PLANNED, slot: bool = True) -> None:
+def activate(
+    run_id: int,
+    actor: str,
+    *,
+    from_status: str = PLANNED,
+    slot: bool = True,
+    takeover: bool = False,
+) -> None:
     """Make the run the active one: queued, waiting for a process to claim it. Not
     committed: the caller commits it with what goes with it (people pending, the audit
     entry). Raises AlreadyRunning with the run that holds the slot (the database settles a
     race), or NotStartable.
 
     A one-user write (`slot` False) takes no slot: it goes ahead beside a long run, and the
-    person's claim keeps the two from writing the same person at once."""
+    person's claim keeps the two from writing the same person at once. A `takeover` (no one
+    clicked: its process stopped) is counted; an admin's resume starts the count afresh."""
     try:
         changed = db.session.execute(
             update(runs)
@@ -102,6 +110,7 @@ def activate(run_id: int, actor: str, *, from_status: str = PLANNED, slot: bool 
                 cancel_requested=False,
                 owner=None,
                 heartbeat_at=utcnow(),  # when it was queued: see expire_stale
+                takeovers=runs.c.takeovers + 1 if takeover else 0,
             )
             .returning(runs.c.id)
         ).first()
@@ -109,7 +118,7 @@ def activate(run_id: int, actor: str, *, from_status: str = PLANNED, slot: bool 
         db.session.rollback()
         holder = active_run()
         if holder is None:  # it finished meanwhile: try once more
-            return activate(run_id, actor, from_status=from_status, slot=slot)
+            return activate(run_id, actor, from_status=from_status, slot=slot, takeover=takeover)
         raise AlreadyRunning(holder) from None
     if changed is None:
         db.session.rollback()
@@ -204,6 +213,28 @@ def finish(run_id: int, owner: str, status: str, message: str | None) -> bool:
     if done is not None:
         claims.release_runs([run_id])
     return done is not None
+
+
+def release(run_id: int, owner: str, message: str) -> bool:
+    """Give a running run back to the queue (this process is stopping): still active, its
+    people still pending, for another process to claim at once. Its claims on people go."""
+    released = db.session.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.owner == owner, runs.c.status == RUNNING)
+        .values(status=QUEUED, owner=None, heartbeat_at=utcnow(), message=message)
+        .returning(runs.c.id)
+    ).first()
+    if released is not None:
+        claims.release_runs([run_id])
+    return released is not None
+
+
+def last_interrupted(since: datetime) -> Run | None:
+    """The newest run retired as interrupted since `since` (one-user writes aside)."""
+    query = select(Run).where(
+        Run.status == INTERRUPTED, Run.kind != ONE_USER, Run.finished_at >= since
+    )
+    return db.session.scalar(query.order_by(Run.finished_at.desc(), Run.id.desc()).limit(1))
 
 
 def expire_stale(lease_seconds: int, *, queued_too: bool) -> list[int]:

@@ -60,6 +60,7 @@ from dashboard.timeutil import utcnow
 log = logging.getLogger(__name__)
 PLAN_TTL = timedelta(minutes=30)  # an older preview is planned again before it is applied
 RESUMABLE = (INTERRUPTED, CANCELLED, STOPPED)
+TAKEOVER = "sync.run.takeover"  # a resume no one clicked (sync.takeover), audited so
 
 __all__ = ["AlreadyDone", "AlreadyRunning", "NeedsConfirmation", "NotReady", "Refused"]
 
@@ -232,7 +233,7 @@ def preview_is_stale(preview: Run) -> str | None:
     )
 
 
-def _unfinished(run: Run) -> int:
+def unfinished(run: Run) -> int:
     return db.session.scalar(
         select(func.count())
         .select_from(Item)
@@ -264,9 +265,10 @@ def cancel(run_id: int, actor: str) -> Run:
     return runs.get(run_id)
 
 
-def resume(run_id: int, actor: str, *, start: bool = True) -> Run:
+def resume(run_id: int, actor: str, *, start: bool = True, takeover: bool = False) -> Run:
     """Carry on with an interrupted, cancelled or stopped run: what succeeded is not sent
-    again, and items whose outcome is unknown are re-checked against Workato first."""
+    again, and items whose outcome is unknown are re-checked against Workato first. A
+    `takeover` is the same done by a process, not an admin (sync.takeover)."""
     current_active()  # retire a dead process's run first
     run = runs.get(run_id)
     if run is not None and run.kind == ONE_USER:
@@ -276,12 +278,15 @@ def resume(run_id: int, actor: str, *, start: bool = True) -> Run:
         )
     if run is None or run.status not in RESUMABLE:
         raise Refused("Only an interrupted, cancelled or stopped run can be resumed.")
-    if not _unfinished(run):
+    if not unfinished(run):
         raise Refused("That run has nothing left to send.")
     if not _newest(run):
         raise Refused("A newer run exists: preview and apply again instead.")
     _require_recent(run, "resumed")
     require_scim_enabled()
+    if takeover:
+        details = {"run": run.id, "takeover": run.takeovers + 1}
+        return _queue(run, actor, run.status, TAKEOVER, details, start)
     return _queue(run, actor, run.status, "sync.run.resumed", {"run": run.id}, start)
 
 
@@ -477,10 +482,11 @@ def _start_now(run: Run, actor: str, start: bool) -> Run:
 
 def _queue(run: Run, actor: str, from_status: str, action: str, details: dict, start: bool):
     """Activate the run, mark its people pending and audit it in one transaction (a
-    worker cannot finish it in between), then hand it to the executor when `start`."""
+    worker cannot finish it in between), then hand it to the executor when `start`. A
+    takeover's activation counts it (runs.activate)."""
     run_id = run.id
     try:
-        runs.activate(run_id, actor, from_status=from_status)
+        runs.activate(run_id, actor, from_status=from_status, takeover=action == TAKEOVER)
     except runs.NotStartable:
         raise Refused("That run was replaced or already started: look at the Sync page.") from None
     people.mark_pending(run_id)

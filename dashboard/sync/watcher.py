@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from dashboard.connections.models import SCIM, Connection
 from dashboard.extensions import db
+from dashboard.sync import handover
 from dashboard.sync.gate import WATCH_SECONDS, Gate
 from dashboard.sync.models import CANCELLED, RUNNING, STOPPED, Run
 
@@ -75,6 +76,7 @@ class Watcher:
     ) -> None:
         self.app, self.run_id, self.owner, self.gate = app, run_id, owner, gate
         self.started_with = started_with
+        self.hands_over = True  # False: the run ends here even while the process stops
         self._done = threading.Event()
         self._thread = threading.Thread(
             target=self._watch, name=f"sync-{run_id}-watcher", daemon=True
@@ -114,6 +116,9 @@ class Watcher:
             return
         if run.cancel_requested:
             self.gate.close(CANCELLED, CANCELLED_MESSAGE)
+            return
+        if self.hands_over and handover.begun():  # stopping: another process carries it on
+            self.gate.close(handover.HANDED_OVER, handover.MESSAGE)
             return
         reason = self.started_with.stop_reason(now) if self.started_with else None
         if reason:
