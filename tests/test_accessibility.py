@@ -32,6 +32,7 @@ SIGN_IN_LIMIT = 40  # per hour: the walk signs in a few times, then uses up the 
 NOT_PAGES = {
     "static": "stylesheets, scripts and the icon",
     "pages.healthz": "liveness for a load balancer, not a page",
+    "pages.readyz": "readiness for a load balancer (JSON: database and schema), not a page",
     "auth.login": "a redirect to the identity provider",
     "auth.metadata": "SAML metadata (XML)",
     "auth.sls": "the identity provider's logout answer: a redirect to the signed-out page",
