@@ -10,7 +10,9 @@ from flask import Flask
 from tests.support.forms import htmx_headers, post
 from tests.support.rows import audit_rows
 
-PUBLIC = {"/saml/metadata", "/saml/login", "/healthz", "/signed-out", "/saml/sls"}
+PUBLIC = {"/saml/metadata", "/saml/login", "/healthz", "/readyz", "/signed-out", "/saml/sls"}
+# Read by machines, not people: no sign-in redirect, a 401 without a session or a token.
+MACHINE = {"/metrics"}
 SECTIONS = ["/", "/setup", "/connections", "/users", "/sync", "/audit"]
 
 
@@ -28,6 +30,9 @@ def test_every_page_but_the_public_ones_needs_sign_in(app, client):
     for url in urls:
         response = client.get(url)
         if url in PUBLIC:
+            continue
+        if url in MACHINE:
+            assert response.status_code == 401, url
             continue
         assert response.status_code == 302, url
         assert response.location == f"/saml/login?next={url}", url
