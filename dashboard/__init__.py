@@ -141,8 +141,12 @@ def setup_database(app: Flask, settings: Settings) -> None:
     if sqlite_file is not None and sqlite_file.parent.is_dir():
         _private(private_file, sqlite_file)  # its -wal and -shm files take its mode
     app.config["SQLALCHEMY_DATABASE_URI"] = url
+    # PostgreSQL: a database host that drops packets fails a connection in 10 s (libpq
+    # would wait for TCP's own timeout), so /healthz and /readyz answer 503 in time.
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = (
-        {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+        {"connect_args": {"timeout": 30}}
+        if url.startswith("sqlite")
+        else {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     )
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)

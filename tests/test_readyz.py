@@ -118,3 +118,28 @@ def test_readyz_is_503_when_the_database_is_down(database, make_app, refusing_po
     # The reason names the error's kind, never the URL or its password.
     assert "s3cret" not in response.get_data(as_text=True)
     assert "dashboard.db" not in response.get_data(as_text=True)
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never says a word (a database host behind a
+    firewall that drops packets looks the same to the client: no answer)."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(8)
+        yield listening.getsockname()[1]
+
+
+def test_readyz_answers_503_in_time_when_the_database_never_answers(make_app, silent_port):
+    """Not a hung check: the connection gives up after its 10 s connect timeout, well
+    within a load balancer's probe timeout, and the check says so."""
+    import time
+
+    app = make_app(DATABASE_URL=f"postgresql://dashboard@127.0.0.1:{silent_port}/dashboard")
+    started = time.monotonic()
+    response = app.test_client().get("/readyz")
+    took = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert response.json["reason"].startswith("the database does not answer (")
+    assert took < 20, f"/readyz took {took:.0f} s"
