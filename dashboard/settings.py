@@ -25,6 +25,7 @@ FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DEMO_ADMIN_VALUE = "Workato Dashboard Admins"
 DEMO_VIEWER_VALUE = "Workato Dashboard Viewers"
 DEMO_BASE_URL = "http://127.0.0.1:5000"
+PLACEHOLDER = "REPLACE-ME"  # what deploy/dashboard.env.example leaves to be filled in
 # Where sign-in rate limits may be counted: in this process, or in Redis (shared).
 RATELIMIT_STORAGE_SCHEMES = ("memory", "redis", "rediss", "redis+unix", "redis+sentinel")
 
@@ -152,6 +153,23 @@ class Settings(BaseSettings):
                 f"the scheme {parts.scheme or '(none)'!r} is not smtp:// (STARTTLS when the "
                 "server offers it) or smtps:// (TLS from the start), with a host"
             )
+        return value
+
+    @field_validator(
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "DASHBOARD_ENCRYPTION_KEY",
+        "DASHBOARD_ALERT_WEBHOOK_URL",
+        "DASHBOARD_SMTP_URL",
+        "DASHBOARD_METRICS_TOKEN",
+        mode="before",
+    )
+    @classmethod
+    def _filled_in(cls, value: object) -> object:
+        # deploy/dashboard.env.example's placeholder, left in: a guessable key is worse than
+        # none. The value is not named back (it may hold a real password beside it).
+        if isinstance(value, str) and PLACEHOLDER in value:
+            raise ValueError(f"still holds the example's {PLACEHOLDER}: fill it in")
         return value
 
     @field_validator("DASHBOARD_ALERT_WEBHOOK_URL", "DASHBOARD_METRICS_TOKEN")

@@ -301,3 +301,24 @@ def test_an_audit_signing_key_that_is_not_ed25519_stops_the_start(tmp_path, idp_
             ),
             instance_path=str(tmp_path),
         )
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SECRET_KEY", "REPLACE-ME"),
+        ("DATABASE_URL", "postgresql://dashboard:REPLACE-ME@db.example.com/dashboard"),
+        ("DASHBOARD_METRICS_TOKEN", "REPLACE-ME"),
+        ("DASHBOARD_SMTP_URL", "smtp://alerts%40example.com:REPLACE-ME@smtp.example.com:587"),
+    ],
+)
+def test_a_placeholder_left_from_the_env_example_stops_the_start(monkeypatch, name, value):
+    """deploy/dashboard.env.example's REPLACE-ME, copied and not filled in, is a key anyone can
+    guess: refused, naming the setting and never its value."""
+    from dashboard.settings import ConfigError, load
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as refused:
+        load()
+    assert name in refused.value.message and "REPLACE-ME: fill it in" in refused.value.message
+    assert "example.com" not in refused.value.message

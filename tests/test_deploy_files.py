@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from dashboard.settings import Settings, load
+from dashboard.settings import ConfigError, Settings, load
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -210,8 +210,13 @@ def test_the_settings_example_sets_what_a_production_install_needs():
 
 
 def test_the_settings_example_loads_as_the_apps_settings(monkeypatch: pytest.MonkeyPatch):
+    """Filled in, the example is what the app loads; left as it is, the start refuses it."""
     for name, value in env_example().items():
         monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match="still holds the example's REPLACE-ME"):
+        load()
+    for name, value in env_example().items():
+        monkeypatch.setenv(name, value.replace(PLACEHOLDER, "filled-in-by-the-admin"))
     settings = load()
     assert settings.DASHBOARD_SYNC_EXECUTOR == "worker"
     assert settings.DASHBOARD_PROXY_COUNT == 1
