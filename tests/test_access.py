@@ -141,7 +141,8 @@ def test_audit_page_loads_older_entries_as_an_htmx_partial(admin_client, app):
         db.session.commit()
     page = admin_client.get("/audit").get_data(as_text=True)
     assert "actor59" in page and "actor5<" not in page
-    more = re.search(r'hx-get="(/audit\?before=\d+)"', page).group(1)
+    # The keyset is (time, id): "before=<time>~<id>".
+    more = re.search(r'hx-get="(/audit\?before=[^"~]+~\d+)"', page).group(1)
     partial = admin_client.get(more, headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "<html" not in partial
     assert "actor5<" in partial
