@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -46,6 +46,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     func,
+    literal,
     literal_column,
     select,
     text,
@@ -295,40 +296,40 @@ def _choose(walks: list[Walk], ask: Ask, filters: dict[str, Term]) -> tuple[Walk
     """The walk with the fewest entries in the time range below the keyset, and how many
     (CAP: broad; None: not counted). A walk that serves every filter is taken without
     counting: it reads matches only. The user's walk is counted first, as it is usually the
-    fewest and the others are counted up to it; the time index last, and only for a time
-    range (without one it holds every entry)."""
+    fewest and the others are counted up to it. The time index is never counted: every
+    other walk's entries are some of its own. A walk counted whole loses the branches that
+    hold nothing in the range (an admin's actions with source `sync`: most of twenty), so
+    that each chunk it reads merges only those that do."""
     if set(filters) - {"time"} <= walks[0].serves:
         return walks[0], None
     # Every walk broad: the one serving the most filters leaves the fewest to check.
     best, fewest = max(walks, key=lambda w: len(w.serves)), CAP
     for walk in walks:
-        if walk.name == "time" and "time" not in filters:
+        if walk.name == "time":
             break
-        count = _entries(walk, ask, fewest)
+        count, holding = _entries(walk, ask, fewest)
         if count < fewest:
-            best, fewest = walk, count
+            best, fewest = replace(walk, branches=holding), count
         if fewest == 0:
             break
     return best, fewest
 
 
-def _entries(walk: Walk, ask: Ask, limit: int) -> int:
-    """A walk's entries in the range, counted up to `limit`."""
+def _entries(walk: Walk, ask: Ask, limit: int) -> tuple[int, tuple]:
+    """A walk's entries in the range, counted up to `limit`; and, when it holds fewer, the
+    branches that hold any."""
     if not walk.branches:
-        return 0
+        return 0, ()
     bounds = _bounds(ask, ask.before)
-    parts = [_select_1(*branch, *bounds) for branch in walk.branches]
-    return _count(parts[0] if len(parts) == 1 else union_all(*parts), limit)
-
-
-def _select_1(*conditions):
-    return select(literal_column("1")).select_from(AUDIT).where(*conditions)
-
-
-def _count(query, limit: int) -> int:
-    """The rows `query` gives, counted up to `limit`."""
-    counted = query.limit(limit).subquery()
-    return db.session.scalar(select(func.count()).select_from(counted)) or 0
+    parts = [
+        select(literal(n).label("branch")).select_from(AUDIT).where(*branch, *bounds)
+        for n, branch in enumerate(walk.branches)
+    ]
+    counted = (parts[0] if len(parts) == 1 else union_all(*parts)).limit(limit).subquery()
+    query = select(counted.c.branch, func.count()).group_by(counted.c.branch)
+    found = dict(db.session.execute(query).all())
+    holding = tuple(branch for n, branch in enumerate(walk.branches) if found.get(n))
+    return sum(found.values()), holding
 
 
 # --- the query ------------------------------------------------------------------------------
