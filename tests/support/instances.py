@@ -218,18 +218,15 @@ class Cluster:
         self, name: str, workers: int, env: dict[str, str], *, port: int | None = None
     ) -> Process:
         port = port or free_port()
+        # The README's command line (Running in production), on a port of its own.
         args = [
             sys.executable,
             "-m",
             "gunicorn",
             "app:app",
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{port}",
-            # Several instances on one machine: gunicorn's control socket has one default
-            # path per user, which they would otherwise fight over.
-            "--no-control-socket",
+            *("--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "8"),
+            *("--timeout", "30", "--graceful-timeout", "30"),
+            *("--forwarded-allow-ips", "127.0.0.1,::1", "--no-control-socket"),
         ]
         process = self._start(name, args, env)
         process.url, process.workers = f"http://127.0.0.1:{port}", workers
