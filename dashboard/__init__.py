@@ -5,7 +5,6 @@ create_app is a list of small setup_* steps, each doing one thing.
 
 from __future__ import annotations
 
-import atexit
 import secrets
 from pathlib import Path
 
@@ -224,12 +223,11 @@ def start_background(app: Flask) -> None:
     if app.extensions["dashboard.settings"].DASHBOARD_SYNC_EXECUTOR != "thread":
         return
     from dashboard.background import loop
-    from dashboard.sync.runner import hand_over_all, owner_id
+    from dashboard.background.stopping import hand_over_when_stopping
+    from dashboard.sync.runner import owner_id
 
     loop.start(app, owner_id())
-    # A stopping server (gunicorn's SIGTERM, Ctrl-C) hands its runs over: atexit runs before
-    # the daemon threads that carry them are killed.
-    atexit.register(hand_over_all, app, HAND_OVER_SECONDS)
+    hand_over_when_stopping(app, HAND_OVER_SECONDS)
 
 
 def setup_saml(app: Flask, settings: Settings) -> None:

@@ -140,12 +140,14 @@ def finished(app, run_id: int, cluster: Cluster) -> Run:
     )
 
 
-def created_once(app, run_id: int, world: World, proxy: FaultProxy) -> list[Item]:
+def created_once(
+    app, run_id: int, world: World, proxy: FaultProxy, people: int = PEOPLE
+) -> list[Item]:
     """Every person is in Workato once, through one create each; the run's items say so."""
     users = world.workato_users()
     items = items_of(app, run_id)
-    assert len(users) == PEOPLE
-    assert proxy.seen("POST") == PEOPLE  # no create sent twice, none lost
+    assert len(users) == people
+    assert proxy.seen("POST") == people  # no create sent twice, none lost
     assert sorted(i.key for i in items) == sorted(users)
     assert {(i.action, i.status) for i in items} == {("create", "succeeded")}
     return items
@@ -368,3 +370,45 @@ def test_a_web_process_killed_mid_run_carries_the_run_on_when_started_again(
         f"\nEmbedded executor, SIGKILL: the restarted web process claimed the run {took:.1f} s "
         f"after the kill (lease {LEASE} s)."
     )
+
+
+def test_a_web_process_told_to_stop_hands_its_run_to_the_other_instance(
+    app, cluster, world, proxy, browser
+):
+    """DASHBOARD_SYNC_EXECUTOR=thread, two instances: SIGTERM to the one sending (gunicorn's
+    graceful stop) stops its writes at once, records the one in flight and hands the run to
+    the other instance, which carries it on without waiting for the (default) lease. Several
+    writers, paced, so that writes are still to go when the signal comes: before, Python's
+    exit shut the run's thread pool first, the run died with it and waited out the lease."""
+    for n in range(40):
+        world.person("User", f"Number{letters(n)}", workato_role="Analyst")
+    slow = {**EMBEDDED, "DASHBOARD_SYNC_LEASE_SECONDS": "60", "DASHBOARD_SYNC_RATE": "4"}
+    a, b = cluster.webs("a", "b", **slow, DASHBOARD_SYNC_CONCURRENCY="4")
+    run_id = applied_on(signed_in(browser, a.url), a.url)
+    held = proxy.hold_matching("POST", r"/Users$")
+    first = owner_while_held(app, run_id, held)
+    sending = a if a.holds(pid_of(first)) else b
+    other = b if sending is a else a
+
+    stopped = cluster.kill(sending, signal.SIGTERM)
+    until(
+        "the run handed over",
+        lambda: entries(app, "sync.run.handed_over", run_id),
+        timeout=20,
+        every=0.1,
+    )
+    held.release.set()
+    assert sending.popen.wait(60) == 0, sending.said()
+
+    run = finished(app, run_id, cluster)
+    assert run.status == "succeeded", (run.message, cluster.said())
+    created_once(app, run_id, world, proxy, people=40)
+    assert run.takeovers == 0 and entries(app, "sync.run.takeover", run_id) == []
+    claim = claims_after(app, run_id, first)[0]
+    assert other.holds(pid_of(claim.details["owner"]))
+    took = claim.at.timestamp() - stopped
+    print(
+        f"\nEmbedded executor, SIGTERM: the other instance claimed the run {took:.1f} s after "
+        "the signal (lease 60 s)."
+    )
+    assert took < 30  # the other instance's background loop (10 s), not the lease

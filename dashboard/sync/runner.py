@@ -275,7 +275,8 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
             stop = (gate.status or STOPPED, gate.reason or "Stopped.")
         # Free writers first (their items were marked and committed in an earlier round):
         # nothing below is worth a writer's wait.
-        _hand_out(ready, in_flight, width, stop, pool, executor, recheck_all)
+        if not _hand_out(ready, in_flight, width, stop, pool, executor, recheck_all):
+            stop = _exiting(hands_over)
         # Outcomes a round at a time (a few statements for many writes: the dashboard's own
         # CPU per write), and at once when nothing else is going on or the run stops.
         if unrecorded and (
@@ -319,7 +320,8 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
             deferred.extend(waiting)
         # The `running` marks are stored before their requests go out.
         db.session.commit()
-        _hand_out(ready, in_flight, width, stop, pool, executor, recheck_all)
+        if not _hand_out(ready, in_flight, width, stop, pool, executor, recheck_all):
+            stop = stop or _exiting(hands_over)
         if not in_flight:
             if unrecorded or ready or queue or deferred or (stop is None and not exhausted):
                 continue
@@ -350,11 +352,22 @@ def _send_all(run: Run, owner: str, gate: Gate, executor: Executor, pool) -> tup
     return (FAILED, f"{failed} item(s) failed.") if failed else (RUN_SUCCEEDED, None)
 
 
-def _hand_out(ready, in_flight, width, stop, pool, executor, recheck_all) -> None:
-    """Give marked items to the writers that are free."""
+def _hand_out(ready, in_flight, width, stop, pool, executor, recheck_all) -> bool:
+    """Give marked items to the writers that are free; False when the pool refused them:
+    Python is exiting and its pools take no more work (the run must stop, not die)."""
     while stop is None and ready and len(in_flight) < width:
-        item = ready.popleft()
-        in_flight[pool.submit(executor.perform, item.work(recheck_all))] = item
+        try:
+            future = pool.submit(executor.perform, ready[0].work(recheck_all))
+        except RuntimeError:
+            return False
+        in_flight[future] = ready.popleft()
+    return True
+
+
+def _exiting(hands_over: bool) -> tuple[str, str]:
+    if hands_over:
+        return handover.HANDED_OVER, handover.MESSAGE
+    return STOPPED, "The dashboard stopped before this write was sent: act on them again."
 
 
 def _ahead(width: int, executor: Executor) -> int:

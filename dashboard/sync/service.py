@@ -206,6 +206,8 @@ def apply(
         raise Refused(stale)
     run = runs.get(run_id)
     if run is None or run.status != PLANNED:
+        if (holder := runs.active_run()) is not None:  # applied meanwhile: join that run
+            raise AlreadyRunning(holder)
         raise Refused("That preview was replaced or already applied: preview again.")
     needed = guard(run)
     if needed and confirm_suspensions != needed[0]:
