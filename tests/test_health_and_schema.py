@@ -25,9 +25,6 @@ def test_healthz_answers_503_when_the_database_is_unreachable(make_app, tmp_path
 
 def test_migrations_build_exactly_the_schema_the_models_describe(app):
     with app.app_context(), db.engine.connect() as connection, warnings.catch_warnings():
-        # SQLite cannot say what an index on an expression holds (ix_audit_month_id): it is
-        # left out of the comparison there, and compared on PostgreSQL.
-        warnings.filterwarnings("ignore", r".*expression-based index '?ix_audit_month_id")
         dialect = connection.dialect.name
 
         def include(item, name, kind, reflected, compare_to) -> bool:

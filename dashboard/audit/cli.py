@@ -1,6 +1,7 @@
 """`flask audit ...`: the audit trail for operators (DESIGN.md §6).
 
-`export` writes the entries the filters match, oldest first, to standard output as CSV or
+`export` writes the entries the filters match, in the order they were recorded (the hash
+chain's), to standard output as CSV or
 JSON Lines (the same files as the Audit page's export links), streamed, so a million entries
 are never held in memory. Its count goes to standard error, leaving standard output to the
 data. Exit codes: 0 when written (nothing matching is not a failure); 2 for wrong usage
@@ -69,8 +70,9 @@ def _time(*, end: bool):
 @click.option("--action", default="", help="An action (roles.edit) or a prefix (access.).")
 @click.option("--source", type=click.Choice(search.SOURCES), help="Where the entry came from.")
 def export_command(format_, signed, since, until, user, actor, action, source):
-    """Write the audit entries the filters match, oldest first, to standard output: what
-    the Audit page shows for the same filters, every page of it. Columns: id, occurred_at
+    """Write the audit entries the filters match, in the order they were recorded (the hash
+    chain's), to standard output: what the Audit page shows for the same filters, every page
+    of it (the page lists them by when they happened). Columns: id, occurred_at
     (ISO 8601 UTC), actor, source, action, outcome, target_user, source_ip, details."""
     if signed:
         if format_ == "csv" or any((since, until, user, actor, action, source)):
