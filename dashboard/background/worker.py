@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 from dashboard.background import loop
 from dashboard.extensions import db
 from dashboard.sync import handover, runner, runs, service
+from dashboard.sync.models import QUEUED
 
 POLL_SECONDS = 2.0
 
@@ -51,7 +52,9 @@ def worker_command(once):
         run_id = runs.next_queued()
         if run_id is not None:
             run = runner.process(run_id, owner)
-            if run is not None:
+            if run is not None and run.status == QUEUED:  # SIGTERM: handed over
+                click.echo(f"Run {run.id}: handed over to another process.", err=True)
+            elif run is not None:
                 click.echo(f"Run {run.id}: {run.status}.", err=True)
             continue
         if once:
