@@ -88,21 +88,29 @@ def door_held_on_postgresql(url: str) -> Iterator[Callable[[], bool]]:
 
 @contextmanager
 def door_held_on_sqlite(url: str, processes: list[subprocess.Popen]) -> Iterator[Callable]:
-    """An exclusive lock on the database file: an upgrade that has opened it waits (its
-    busy timeout is 30 s). Yields whether every process has the file open."""
+    """An exclusive lock on the database file: the upgrade holding the upgrade lock (a flock
+    on the file's folder, taken before it connects) has opened the file and waits for it
+    (its busy timeout is 30 s); the other waits for the upgrade lock. Yields whether both
+    are there: each has the folder open, and one the file."""
     path = Path(url.removeprefix("sqlite:///"))
     door = sqlite3.connect(path, isolation_level=None)
     door.execute("BEGIN EXCLUSIVE")
 
-    def has_open(pid: int) -> bool:
+    def has_open(pid: int, wanted: Path) -> bool:
         try:
             fds = os.listdir(f"/proc/{pid}/fd")
-            return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in fds)
+            return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(wanted) for fd in fds)
         except OSError:  # an fd closed while we looked: look again next time
             return False
 
+    def both_there() -> bool:
+        pids = [p.pid for p in processes]
+        return all(has_open(pid, path.parent) for pid in pids) and any(
+            has_open(pid, path) for pid in pids
+        )
+
     try:
-        yield lambda: all(has_open(p.pid) for p in processes)
+        yield both_there
     finally:
         door.execute("ROLLBACK")
         door.close()

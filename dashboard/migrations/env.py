@@ -36,20 +36,23 @@ WAITING = "Waiting for another flask db upgrade on this database to finish."
 
 
 @contextmanager
-def one_upgrade_at_a_time(connection):
-    """Hold the database's upgrade lock around a migration. Whoever comes second waits,
-    then finds the schema at head and has nothing to do, instead of creating the same
-    tables again and failing half way."""
-    if connection.dialect.name == "postgresql":
-        with _advisory_lock(connection):
-            yield
+def one_upgrade_at_a_time(engine):
+    """A connection to migrate on, holding the database's upgrade lock. Whoever comes second
+    waits, then finds the schema at head and has nothing to do, instead of creating the same
+    tables again and failing half way. On SQLite the lock is taken before connecting: the
+    connection's first statement (PRAGMA journal_mode=WAL) must not meet another upgrade's
+    migration ("database is locked")."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection, _advisory_lock(connection):
+            yield connection
         return
-    database = sqlite_path(connection.engine.url.render_as_string(hide_password=False))
+    database = sqlite_path(engine.url.render_as_string(hide_password=False))
     if database is None:  # in memory: nobody else can see it
-        yield
+        with engine.connect() as connection:
+            yield connection
         return
-    with _folder_lock(database.resolve().parent):
-        yield
+    with _folder_lock(database.resolve().parent), engine.connect() as connection:
+        yield connection
 
 
 @contextmanager
@@ -105,7 +108,7 @@ def run_migrations_online():
     options = dict(current_app.extensions["migrate"].configure_args)
     options.setdefault("process_revision_directives", skip_empty)
     options.setdefault("render_item", render_item)
-    with target_db.engine.connect() as connection, one_upgrade_at_a_time(connection):
+    with one_upgrade_at_a_time(target_db.engine) as connection:
         context.configure(connection=connection, target_metadata=target_db.metadata, **options)
         with context.begin_transaction():
             context.run_migrations()
